@@ -1,0 +1,228 @@
+"""Who is calling, and may they? The authentication dependency every endpoint uses.
+
+A request authenticates by (first match wins):
+
+1. ``Authorization: Basic`` username and password (any request);
+2. ``Authorization: Bearer rmm_...`` client API token (scopes = token's ∩ user's);
+3. ``Authorization: Bearer <JWT>`` access token from ``POST /api/token`` (scopes = token's ∩ user's);
+4. the ``romshelf_session`` cookie from ``POST /api/login`` (user's scopes; unsafe methods need the
+   ``x-csrftoken`` header to match the ``romshelf_csrftoken`` cookie).
+
+Use ``principal: Principal = require(Scope.ROMS_READ)`` in an endpoint's signature: no
+credentials -> 401 ``{"detail": "Not authenticated"}``; missing scope -> 403 ``{"detail": "Forbidden"}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPBasic, OAuth2PasswordBearer, SecurityScopes
+
+from romshelf.accounts import service
+from romshelf.accounts.models import ClientToken, User
+from romshelf.accounts.scopes import ALL_SCOPES, Role, parse_scopes
+from romshelf.accounts.security import CLIENT_TOKEN_PREFIX, Passwords, TokenSigner
+from romshelf.core.context import SAFE_METHODS, AppContext, get_ctx
+from romshelf.core.errors import Forbidden, NotAuthenticated
+from romshelf.core.timeutil import to_utc, utcnow
+
+log = logging.getLogger("romshelf.auth")
+
+SESSION_COOKIE = "romshelf_session"
+CSRF_COOKIE = "romshelf_csrftoken"
+CSRF_HEADER = "x-csrftoken"
+LAST_USED_DEBOUNCE = dt.timedelta(minutes=1)
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/token", auto_error=False, scopes={s: s for s in sorted(ALL_SCOPES)})
+basic_scheme = HTTPBasic(auto_error=False, description="Username and password on any request")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: a plain snapshot, safe to use after the auth session closed."""
+
+    user_id: int
+    username: str
+    role: str
+    scopes: frozenset[str]
+    method: str  # "basic" | "client_token" | "jwt" | "session"
+    client_token_id: int | None = None
+    device_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    def has(self, *scopes: str) -> bool:
+        return self.scopes.issuperset(scopes)
+
+
+def passwords_of(ctx: AppContext) -> Passwords:
+    p = ctx.extras.get("passwords")
+    if p is None:
+        p = ctx.extras["passwords"] = Passwords(ctx.settings)
+    return p  # type: ignore[no-any-return]
+
+
+def signer_of(ctx: AppContext) -> TokenSigner:
+    s = ctx.extras.get("signer")
+    if s is None:
+        s = ctx.extras["signer"] = TokenSigner(ctx.settings)
+    return s  # type: ignore[no-any-return]
+
+
+def _principal(user: User, scopes: frozenset[str], method: str, **kw: Any) -> Principal:
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        role=user.role,
+        scopes=scopes & service.user_scopes(user),
+        method=method,
+        **kw,
+    )
+
+
+def authenticate_bearer(ctx: AppContext, token: str) -> Principal | None:
+    """The principal for a Bearer token (client API token or access JWT), or None if invalid.
+
+    Also used by the pkmnapi ``/v1`` surface, so one account works on both APIs.
+    """
+    with ctx.db.read() as session:
+        if token.startswith(CLIENT_TOKEN_PREFIX):
+            row = service.find_client_token(session, token)
+            if row is None:
+                return None
+            user = session.get(User, row.user_id)
+            if user is None or not user.enabled:
+                return None
+            principal = _principal(
+                user,
+                frozenset(parse_scopes(row.scopes)),
+                "client_token",
+                client_token_id=row.id,
+                device_id=row.device_id,
+            )
+            last_used = row.last_used_at
+        else:
+            claims = signer_of(ctx).decode(token, expected_type="access")
+            if claims is None:
+                return None
+            try:
+                user = session.get(User, int(claims["sub"]))
+            except (TypeError, ValueError):
+                return None
+            if user is None or not user.enabled:
+                return None
+            return _principal(
+                user,
+                frozenset(parse_scopes(claims.get("scopes"))),
+                "jwt",
+                client_token_id=claims.get("cid"),
+                device_id=claims.get("device_id"),
+            )
+    if last_used is None or utcnow() - to_utc(last_used) > LAST_USED_DEBOUNCE:
+        _touch_client_token(ctx, principal.client_token_id)
+    return principal
+
+
+def _touch_client_token(ctx: AppContext, token_id: int | None) -> None:
+    try:
+        with ctx.db.transaction() as session:
+            row = session.get(ClientToken, token_id)
+            if row is not None:
+                row.last_used_at = utcnow()
+    except Exception:  # bookkeeping only; never fail a request over it
+        log.warning("could not record client token use", exc_info=True)
+
+
+def _authenticate_basic(ctx: AppContext, credentials: str) -> Principal:
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+        username, sep, password = decoded.partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise NotAuthenticated("Invalid authorization header") from None
+    if not sep:
+        raise NotAuthenticated("Invalid authorization header")
+    with ctx.db.read() as session:
+        user = service.authenticate_password(session, passwords_of(ctx), username, password)
+        return _principal(user, service.user_scopes(user), "basic")
+
+
+def _authenticate_session(ctx: AppContext, request: Request, raw: str) -> Principal | None:
+    with ctx.db.read() as session:
+        row = service.find_web_session(session, raw)
+        if row is None:
+            return None
+        user = session.get(User, row.user_id)
+        if user is None or not user.enabled:
+            return None
+        if request.method not in SAFE_METHODS:
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not sent or sent != row.csrf_token:
+                raise Forbidden("CSRF token missing or incorrect")
+        return _principal(user, service.user_scopes(user), "session")
+
+
+def get_principal(request: Request) -> Principal | None:
+    """Resolve (once per request) who is calling; None when no credentials were sent.
+
+    Credentials that were sent but are wrong are a 401, never silently anonymous.
+    """
+    if "principal" in request.scope.get("state", {}):
+        return request.state.principal  # type: ignore[no-any-return]
+    ctx = get_ctx(request)
+    principal: Principal | None = None
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.strip().partition(" ")
+        scheme = scheme.lower()
+        value = value.strip()
+        if scheme == "basic" and value:
+            principal = _authenticate_basic(ctx, value)
+        elif scheme == "bearer" and value:
+            principal = authenticate_bearer(ctx, value)
+            if principal is None:
+                raise NotAuthenticated("Invalid or expired token")
+        else:
+            raise NotAuthenticated("Unsupported authorization scheme")
+    else:
+        raw = request.cookies.get(SESSION_COOKIE)
+        if raw:
+            principal = _authenticate_session(ctx, request, raw)
+    request.state.principal = principal
+    return principal
+
+
+def _check(request: Request, security_scopes: SecurityScopes) -> Principal:
+    principal = get_principal(request)
+    if principal is None:
+        raise NotAuthenticated()
+    if not principal.scopes.issuperset(security_scopes.scopes):
+        raise Forbidden()
+    return principal
+
+
+def _authenticated(
+    request: Request,
+    security_scopes: SecurityScopes,
+    _bearer: str | None = Depends(oauth2_scheme),
+    _basic: Any = Depends(basic_scheme),
+) -> Principal:
+    return _check(request, security_scopes)
+
+
+def require(*scopes: str) -> Any:
+    """Dependency: the caller must be authenticated and hold every scope given."""
+    return Security(_authenticated, scopes=list(scopes))
+
+
+def optional_principal(request: Request) -> Principal | None:
+    """Dependency for endpoints that also serve anonymous callers."""
+    return get_principal(request)

@@ -1,0 +1,26 @@
+"""issue 3: the ROM library (scan state, jobs, upload sessions, file headers)
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+import romshelf.core.db  # noqa: F401
+from romshelf.migrations.helpers import TABLE_OPTS  # noqa: F401
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

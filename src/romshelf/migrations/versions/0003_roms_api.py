@@ -1,0 +1,26 @@
+"""issue 4: ROM list indexes and summaries, collections, notes
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+import romshelf.core.db  # noqa: F401
+from romshelf.migrations.helpers import TABLE_OPTS  # noqa: F401
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,32 @@
+"""Every ORM model, imported once so ``Base.metadata`` knows all tables (Alembic, tests)."""
+
+from romshelf.accounts.models import ClientToken, RefreshToken, User, WebSession
+from romshelf.collections.models import Collection, CollectionRom, SmartCollection
+from romshelf.core.db import Base
+from romshelf.devices.models import Device
+from romshelf.platforms.models import Platform
+from romshelf.roms.models import Rom, RomFile, RomUser
+from romshelf.saves.models import DeviceSaveSync, Save, Screenshot, State
+
+metadata = Base.metadata
+
+__all__ = [
+    "Base",
+    "ClientToken",
+    "Collection",
+    "CollectionRom",
+    "Device",
+    "DeviceSaveSync",
+    "Platform",
+    "RefreshToken",
+    "Rom",
+    "RomFile",
+    "RomUser",
+    "Save",
+    "Screenshot",
+    "SmartCollection",
+    "State",
+    "User",
+    "WebSession",
+    "metadata",
+]
