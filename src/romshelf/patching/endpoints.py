@@ -1,0 +1,7 @@
+"""HTTP surface of the patching domain (filled in by its issue)."""
+
+from __future__ import annotations
+
+from romshelf.core.routing import APIRouter
+
+router = APIRouter(tags=["patching"])
