@@ -1,0 +1,147 @@
+"""Helpers for benchmarks: a real server in a subprocess, latency stats, peak RSS.
+
+Benchmarks run against a real ``romshelf serve`` process (uvicorn, loopback TCP), never an
+in-process test client, so the figures include HTTP parsing and the network stack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def emit(name: str, value: float, unit: str, **extra: object) -> dict[str, object]:
+    """Print one figure as a JSON line (the runner collects them) and return it."""
+    row = {"benchmark": name, "value": round(value, 3), "unit": unit, **extra}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident set size (VmHWM) of a live process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def summarize_ms(samples: list[float]) -> dict[str, float]:
+    return {
+        "median_ms": round(statistics.median(samples) * 1000, 3),
+        "p95_ms": round(percentile(samples, 95) * 1000, 3),
+        "n": len(samples),
+    }
+
+
+@dataclass
+class Server:
+    url: str
+    pid: int
+    data_dir: Path
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes]
+
+    def client(self, **kw: object) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=120, **kw)  # type: ignore[arg-type]
+
+    def cli(self, *args: str, input: str | None = None) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "romshelf.cli", *args],
+            env=self.env,
+            input=input,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout
+
+
+@contextlib.contextmanager
+def server(data_dir: Path | None = None, **settings: str) -> Iterator[Server]:
+    """Start ``romshelf serve`` on a free port with its own data dir (SQLite unless overridden)."""
+    tmp = tempfile.TemporaryDirectory(prefix="romshelf-bench-") if data_dir is None else None
+    base = Path(tmp.name) if tmp else data_dir
+    assert base is not None
+    port = free_port()
+    env = {
+        **os.environ,
+        "ROMSHELF_DATA_DIR": str(base),
+        "ROMSHELF_PORT": str(port),
+        "ROMSHELF_LOG_LEVEL": "warning",
+        "ROMSHELF_INITIAL_ADMIN_PASSWORD": "bench-password",
+    }
+    env.update({f"ROMSHELF_{k.upper()}": v for k, v in settings.items()})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "romshelf.cli", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if httpx.get(url + "/api/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise RuntimeError(f"server did not start: {err[-2000:]}")
+            time.sleep(0.1)
+        yield Server(url, _serving_pid(proc.pid), base, env, proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if tmp:
+            tmp.cleanup()
+
+
+def _serving_pid(pid: int) -> int:
+    """uvicorn with one worker serves in the process itself."""
+    return pid
+
+
+def admin_token(srv: Server, scopes: str = "") -> str:
+    """A client API token for the bench admin (all scopes unless given)."""
+    args = ["token", "create", "admin", "--name", f"bench-{time.time_ns()}"]
+    if scopes:
+        args += ["--scopes", scopes]
+    return srv.cli(*args).strip().splitlines()[-1]
