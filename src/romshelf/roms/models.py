@@ -139,6 +139,20 @@ class Rom(TimestampMixin, Base):
 
     missing_from_fs: Mapped[bool] = mapped_column(default=False)
 
+    # --- issue 4: metadata derived from the provider blobs with RomM's precedence (RomM's
+    # ``roms_metadata`` generated columns). Recomputed by ``roms.derived`` whenever an ORM write
+    # changes a blob; mirrored into ``rom_facets`` by database triggers (``roms.triggers``).
+    meta_genres: Mapped[list[str]] = mapped_column(sa.JSON, default=_json_list, server_default=sa.text("'[]'"))
+    meta_franchises: Mapped[list[str]] = mapped_column(sa.JSON, default=_json_list, server_default=sa.text("'[]'"))
+    meta_collections: Mapped[list[str]] = mapped_column(sa.JSON, default=_json_list, server_default=sa.text("'[]'"))
+    meta_companies: Mapped[list[str]] = mapped_column(sa.JSON, default=_json_list, server_default=sa.text("'[]'"))
+    meta_game_modes: Mapped[list[str]] = mapped_column(sa.JSON, default=_json_list, server_default=sa.text("'[]'"))
+    meta_age_ratings: Mapped[list[str]] = mapped_column(sa.JSON, default=_json_list, server_default=sa.text("'[]'"))
+    meta_player_count: Mapped[str] = mapped_column(sa.String(100), default="1", server_default="1")
+    meta_first_release_date: Mapped[int | None] = mapped_column(sa.BigInteger)  # epoch milliseconds
+    meta_average_rating: Mapped[float | None] = mapped_column(sa.Float)
+    meta_verified: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+
     platform: Mapped[Platform] = relationship(lazy="raise_on_sql")
     files: Mapped[list[RomFile]] = relationship(
         back_populates="rom",
@@ -209,3 +223,57 @@ class RomUser(TimestampMixin, Base):
     difficulty: Mapped[int] = mapped_column(default=0)
     completion: Mapped[int] = mapped_column(default=0)
     status: Mapped[str | None] = mapped_column(sa.String(20))
+
+
+# --- issue 4: list summaries ------------------------------------------------------------------
+
+FACET_KINDS = (
+    "genres",
+    "franchises",
+    "collections",
+    "companies",
+    "game_modes",
+    "age_ratings",
+    "player_count",
+    "regions",
+    "languages",
+    "tags",
+)
+FACET_VALUE_MAX = 255
+
+
+class RomFacet(Base):
+    """One (kind, value) of a ROM: a tag, region, language, genre... (RomM's ``roms_facets``).
+
+    Maintained by database triggers from the ``roms`` columns (``regions``, ``languages``,
+    ``tags`` and the derived ``meta_*`` columns), whatever code wrote the row: the list filters
+    and ``filter_values`` read this narrow indexed table instead of parsing JSON per row.
+    Values longer than :data:`FACET_VALUE_MAX` characters are truncated.
+    """
+
+    __tablename__ = "rom_facets"
+    __table_args__ = (sa.Index("ix_rom_facets_platform_kind_value", "platform_id", "kind", "value"),)
+
+    kind: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.String(FACET_VALUE_MAX), primary_key=True)
+    rom_id: Mapped[int] = mapped_column(sa.ForeignKey("roms.id", ondelete="CASCADE"), primary_key=True, index=True)
+    platform_id: Mapped[int] = mapped_column()
+
+
+class ChangeCounter(Base):
+    """Counters bumped by database triggers on every write to the tables a ROM list reads.
+
+    ``library``: roms, rom_files, platforms; ``userdata``: rom_user, collections,
+    collections_roms, smart_collections, users. A list result computed under a pair of values
+    stays valid while they are unchanged (the bump commits with the write, on every replica).
+    """
+
+    __tablename__ = "change_counters"
+
+    name: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    value: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+# Registers the before-flush hook that keeps the derived ``meta_*`` columns in step with the
+# metadata blobs, wherever Rom objects are written from (API, scanner, CLI, tests).
+from romshelf.roms import derived as _derived  # noqa: E402, F401
