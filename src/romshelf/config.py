@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     redis_url: str | None = None  # set to use Redis for jobs (many replicas); default: SQLite queue
     jobs_immediate: bool = False  # run jobs inline (tests); never set in production
 
+    # --- issue 4: ROMs API ----------------------------------------------------------------
+    cover_max_bytes: int = Field(default=20 * MiB, ge=1)  # uploaded cover artwork
+    rom_list_cache_mb: int = Field(default=64, ge=0)  # per-process cache of list id/char indexes; 0 = off
+
     @field_validator("gen1_hashes", mode="before")
     @classmethod
     def _split_hashes(cls, value: object) -> object:
