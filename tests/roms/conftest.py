@@ -35,9 +35,19 @@ class Library:
             self.platforms[slug] = make_platform(self.ctx, slug)
         return self.platforms[slug]
 
-    def rom(self, fs_name: str, platform: str = "gb", data: bytes | None = None, **fields: Any) -> Rom:
+    def rom(
+        self,
+        fs_name: str,
+        platform: str = "gb",
+        data: bytes | None = None,
+        files: dict[str, bytes] | None = None,
+        **fields: Any,
+    ) -> Rom:
+        """A single-file ROM (unique content unless ``data``), or a folder ROM with ``files``."""
         self._n += 1
-        content = data if data is not None else f"rom {self._n} {fs_name}".encode()
+        content: bytes | dict[str, bytes] = data if data is not None else f"rom {self._n} {fs_name}".encode()
+        if files is not None:
+            content = files
         return make_rom(self.ctx, self.platform(platform), content, fs_name=fs_name, **fields)
 
 

@@ -225,6 +225,8 @@ def _clean_strings(values: Iterable[Any] | None, what: str) -> tuple[str, ...]:
 
 
 def _logic(value: Any, name: str) -> str:
+    if value is None:
+        return "any"
     v = (value or "any").strip().lower() if isinstance(value, str) else value
     if v not in LOGICS:
         raise FilterError(name, "must be one of any, all, none", value)
