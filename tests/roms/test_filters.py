@@ -236,7 +236,7 @@ def test_platform_and_collection_scopes(lib, get_list, add, admin, users):
 
 
 def test_smart_and_virtual_collections(meta_lib, get_list, add, admin, users):
-    a, b, c = meta_lib
+    a, b, _c = meta_lib
     smart = add(
         SmartCollection(user_id=admin.id, name="Action", filter_criteria={"genres": ["Action"], "regions": ["Europe"]})
     )
