@@ -162,3 +162,36 @@ def test_list_cache_is_bounded_and_versioned():
     assert cache.get_or_compute("c", None, lambda: "fresh", lambda v: 1) == "fresh"  # no version: no cache
     cache.put("huge", 1, "x", 1000)
     assert cache.get("huge", 1) is None
+
+
+def test_hidden_counter_moves_only_when_visibility_changes(ctx, lib, client, auth, get_list):
+    rom = lib.rom("Game.gb")
+
+    def versions():
+        with ctx.db.read() as s:
+            return read_versions(s)
+
+    v0 = versions()
+    client.put(f"/api/roms/{rom.id}/props", json={"rating": 4}, headers=auth)
+    v1 = versions()
+    assert v1.userdata > v0.userdata and v1.hidden == v0.hidden
+    client.put(f"/api/roms/{rom.id}/props", json={"hidden": True}, headers=auth)
+    v2 = versions()
+    assert v2.hidden > v1.hidden
+    client.put(f"/api/roms/{rom.id}/props", json={"hidden": False}, headers=auth)
+    assert versions().hidden > v2.hidden
+
+
+def test_user_data_writes_reuse_the_index_but_refresh_items(ctx, lib, client, auth, get_list):
+    a = lib.rom("A.gb")
+    lib.rom("B.gb")
+    assert get_list()["items"][0]["rom_user"]["rating"] == 0
+    cache = ctx.extras["roms.list_cache"]
+    misses = cache.misses
+    client.put(f"/api/roms/{a.id}/props", json={"rating": 9}, headers=auth)
+    body = get_list()
+    assert body["items"][0]["rom_user"]["rating"] == 9  # items re-rendered
+    assert cache.misses == misses  # id index and filter values served from the cache
+    client.put(f"/api/roms/{a.id}/props", json={"hidden": True}, headers=auth)
+    assert a.id not in get_list()["rom_id_index"]
+    assert cache.misses > misses

@@ -279,13 +279,9 @@ def get_rom_by_metadata_provider(
 
 @router.get("/api/roms/filters", response_model=RomFiltersDict, summary="Filter values over the whole library")
 def get_rom_filters(request: Request, ctx: Ctx, principal: Principal = require(Scope.ROMS_READ)) -> Response:
-    scope = RomFilters()
-    uid = principal.user_id
     with ctx.db.read() as db:
         versions = listing.read_versions(db)
-        body = list_cache(ctx).get_or_compute(
-            ("fv", uid, scope), versions, lambda: render.dumps(listing.filter_values(db, scope, uid)), len
-        )
+        body = listing.filter_values_json(db, RomFilters(), principal.user_id, list_cache(ctx), versions)
     return _conditional(request, body)
 
 

@@ -24,7 +24,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -178,12 +178,28 @@ class ListCache:
 _VERSIONS = sa.select(ChangeCounter.__table__.c.name, ChangeCounter.__table__.c.value)
 
 
-def read_versions(session: Session) -> tuple[int, int] | None:
-    """The (library, userdata) change counters, or None if they are missing (no caching then)."""
+class Versions(NamedTuple):
+    """The change counters (see ``roms.triggers``)."""
+
+    library: int
+    userdata: int
+    hidden: int
+
+    def for_index(self, f: RomFilters, order: Order) -> tuple[int, ...]:
+        """What an id index depends on: the library and hidden flags, plus all user data if the
+        filter or the order reads it."""
+        if f.uses_user_data or order.is_user or order.by == "status":
+            return (self.library, self.userdata, self.hidden)
+        return (self.library, self.hidden)
+
+
+def read_versions(session: Session) -> Versions | None:
+    """The change counters, or None if they are missing (nothing is cached then)."""
     rows = {name: value for name, value in session.execute(_VERSIONS)}
-    if "library" not in rows or "userdata" not in rows:
+    try:
+        return Versions(int(rows["library"]), int(rows["userdata"]), int(rows["hidden"]))
+    except KeyError:
         return None
-    return int(rows["library"]), int(rows["userdata"])
 
 
 # --- the ordered scan -------------------------------------------------------------------------
@@ -224,26 +240,62 @@ def filter_values(session: Session, scope: RomFilters, user_id: int | None) -> d
     """
     fc = RomFacet.__table__
     simple = scope == RomFilters(platform_ids=scope.platform_ids) and not query.user_has_hidden(session, user_id)
-    fq = sa.select(fc.c.kind, fc.c.value).distinct()
-    pq = sa.select(roms.c.platform_id).distinct()
     if simple:
+        # index-only DISTINCTs over the facet table and the platform index
+        fq = sa.select(fc.c.kind, fc.c.value).distinct()
+        pq = sa.select(roms.c.platform_id).distinct()
         if scope.platform_ids:
             fq = fq.where(fc.c.platform_id.in_(scope.platform_ids))
             pq = pq.where(roms.c.platform_id.in_(scope.platform_ids))
+        rows = session.execute(fq).all()
+        platforms = set(session.execute(pq).scalars())
     else:
-        ids = query.matching_ids(session, scope, user_id)
-        fq = fq.where(fc.c.rom_id.in_(ids))
-        pq = sa.select(roms.c.platform_id).distinct().where(roms.c.id.in_(query.matching_ids(session, scope, user_id)))
+        # one pass over the matching ROMs; distinct (kind, value, platform) triples are bounded
+        # by the facet vocabulary, not by the number of ROMs
+        q = (
+            sa.select(fc.c.kind, fc.c.value, fc.c.platform_id)
+            .distinct()
+            # "+roms.id" on SQLite: drive the join from the (filtered) ROMs, never from the
+            # whole facet table
+            .select_from(roms.join(fc, fc.c.rom_id == query.NoIndex(roms.c.id)))
+            .where(*query.conditions(session, scope, user_id))
+        )
+        rows, platforms = [], set()
+        seen: set[tuple[str, str]] = set()
+        for kind, value, platform_id in session.execute(q):
+            platforms.add(platform_id)
+            if (kind, value) not in seen:
+                seen.add((kind, value))
+                rows.append((kind, value))
     by_kind: dict[str, list[str]] = {kind: [] for _, kind in FILTER_VALUE_KEYS}
-    for kind, value in session.execute(fq):
+    for kind, value in rows:
         if kind in by_kind:
             by_kind[kind].append(value)
     out: dict[str, list[Any]] = {key: sorted(by_kind[kind]) for key, kind in FILTER_VALUE_KEYS}
-    out["platforms"] = sorted(session.execute(pq).scalars())
+    out["platforms"] = sorted(platforms)
     return out
 
 
 EMPTY_FILTER_VALUES: dict[str, list[Any]] = {key: [] for key, _ in FILTER_VALUE_KEYS} | {"platforms": []}
+
+
+def filter_values_json(
+    session: Session, scope: RomFilters, user_id: int | None, cache: ListCache, versions: Versions | None
+) -> bytes:
+    """``filter_values`` as JSON, cached: over the plain library (no hidden ROMs) it depends on
+    the library alone, so user-data writes do not invalidate it."""
+    uid = user_id if user_id is not None else -1
+    hides = query.user_has_hidden(session, user_id)
+    version: tuple[int, ...] | None = None
+    if versions is not None:
+        if scope.uses_user_data:
+            version = tuple(versions)
+        elif hides:
+            version = (versions.library, versions.hidden)
+        else:
+            version = (versions.library,)
+    key = ("fv", uid if hides or scope.uses_user_data else 0, scope)
+    return cache.get_or_compute(key, version, lambda: render.dumps(filter_values(session, scope, user_id)), len)
 
 
 # --- the list -----------------------------------------------------------------------------------
@@ -255,7 +307,7 @@ class ListResult:
     etag: str
 
 
-def list_etag(versions: tuple[int, int], user_id: int | None, f: RomFilters, order: Order, opts: ListOptions) -> str:
+def list_etag(versions: Versions, user_id: int | None, f: RomFilters, order: Order, opts: ListOptions) -> str:
     return weak_etag("roms", __version__, versions, user_id, f, order, opts)
 
 
@@ -272,12 +324,14 @@ def list_roms(
     user_id: int | None,
     *,
     cache: ListCache | None = None,
-    versions: tuple[int, int] | None = None,
+    versions: Versions | None = None,
 ) -> ListResult:
     """The JSON body of ``GET /api/roms`` (RomM's ``CustomLimitOffsetPage[SimpleRomSchema]``)."""
     if cache is not None and versions is None:
         versions = read_versions(session)
-    version = versions if (cache is not None and not f.uses_assets) else None
+    cacheable = cache is not None and versions is not None and not f.uses_assets
+    version = versions.for_index(f, order) if cacheable and versions else None
+    items_version = tuple(versions) if cacheable and versions else None
     cache = cache or ListCache(0)
     uid = user_id if user_id is not None else -1
 
@@ -313,17 +367,10 @@ def list_roms(
         _add_screenshot_paths(session, items, user_id)
         items_json = render.dumps(items)
     else:
-        items_json = render_items(session, cache, version, page_ids, user_id, opts.with_files)
+        items_json = render_items(session, cache, items_version, page_ids, user_id, opts.with_files)
 
     if opts.with_filter_values:
-        scope = f.scope()
-        fv_key = ("fv", uid, scope)
-        fv_json = cache.get_or_compute(
-            fv_key,
-            version,
-            lambda: render.dumps(filter_values(session, scope, user_id)),
-            len,
-        )
+        fv_json = filter_values_json(session, f.scope(), user_id, cache, versions if cacheable else None)
     else:
         fv_json = render.dumps(EMPTY_FILTER_VALUES)
 
@@ -401,16 +448,17 @@ def _add_screenshot_paths(session: Session, items: list[dict[str, Any]], user_id
 
 
 def identifiers(
-    session: Session, user_id: int | None, *, cache: ListCache | None = None, versions: tuple[int, int] | None = None
+    session: Session, user_id: int | None, *, cache: ListCache | None = None, versions: Versions | None = None
 ) -> bytes:
     """``GET /api/roms/identifiers``: every visible ROM id, in name order, as a JSON array."""
     f, order = RomFilters(), Order()
     if cache is not None and versions is None:
         versions = read_versions(session)
+    version = versions.for_index(f, order) if (cache is not None and versions is not None) else None
     cache = cache or ListCache(0)
     uid = user_id if user_id is not None else -1
     index = cache.get_or_compute(
-        ("index", uid, f, order), versions, lambda: fetch_index(session, f, order, user_id), lambda v: v.size
+        ("index", uid, f, order), version, lambda: fetch_index(session, f, order, user_id), lambda v: v.size
     )
     return index.json()
 

@@ -19,8 +19,10 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from romshelf.collections.models import Collection, CollectionRom, SmartCollection
 from romshelf.core.errors import UnprocessableEntity
@@ -125,6 +127,32 @@ STRING_ORDERS = {"name", "fs_name", "fs_name_no_tags", "fs_name_no_ext", "fs_ext
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 
 
+class NoIndex(ColumnElement[Any]):
+    """A column SQLite must not use an index for (``+col``); the bare column elsewhere.
+
+    Sorting with selective filters, SQLite would otherwise read the whole table in index
+    order, one random lookup per row, instead of filtering in one pass and sorting the few
+    matches; in a join, it steers SQLite to drive the join from the other table.
+    """
+
+    inherit_cache = True
+    _traverse_internals = [("inner", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, inner: ColumnElement[Any]) -> None:
+        self.inner = inner
+        self.type = inner.type
+
+
+@compiles(NoIndex)
+def _no_index(element: NoIndex, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.inner, **kw))
+
+
+@compiles(NoIndex, "sqlite")
+def _no_index_sqlite(element: NoIndex, compiler: Any, **kw: Any) -> str:
+    return "+" + str(compiler.process(element.inner, **kw))
+
+
 class FilterError(UnprocessableEntity):
     """A bad list parameter or smart-collection criterion: 422 in FastAPI's error shape."""
 
@@ -197,6 +225,18 @@ class RomFilters:
     def uses_assets(self) -> bool:
         """Depends on saves/states (not covered by the change counters)."""
         return self.has_saves is not None or self.has_states is not None
+
+    @property
+    def uses_user_data(self) -> bool:
+        """Depends on the caller's rom_user rows or collections beyond the hidden flag."""
+        return (
+            self.favorite is not None
+            or self.last_played is not None
+            or bool(self.statuses)
+            or self.collection_id is not None
+            or self.smart_collection_id is not None
+            or self.group_by_meta_id  # picks the caller's main sibling
+        )
 
     @property
     def is_empty(self) -> bool:
@@ -385,15 +425,23 @@ def _search(term: str, session: Session) -> ColumnElement[bool]:
     """``|`` separates alternatives; within one, every word must be in the name or file name
     (case-insensitive substring). 8/32/40-hex terms also match ROM and file hashes."""
     alternatives: list[ColumnElement[bool]] = []
+    sqlite = session.get_bind().dialect.name == "sqlite"
     for alt in term.split("|"):
         alt = alt.strip()
         if not alt:
             continue
         words = alt.split()
-        conds = [
-            sa.or_(roms.c.name.icontains(w, autoescape=True), roms.c.fs_name.icontains(w, autoescape=True))
-            for w in words
-        ]
+        if sqlite:
+            # SQLite's LIKE ignores ASCII case already; lower() on both sides would double the work
+            conds = [
+                sa.or_(roms.c.name.contains(w, autoescape=True), roms.c.fs_name.contains(w, autoescape=True))
+                for w in words
+            ]
+        else:
+            conds = [
+                sa.or_(roms.c.name.icontains(w, autoescape=True), roms.c.fs_name.icontains(w, autoescape=True))
+                for w in words
+            ]
         alternatives.append(sa.and_(*conds))
         if len(alt) in (8, 32, 40) and _HEX.match(alt):
             alternatives.append(roms.c.id.in_(_hash_ids(alt.lower(), session)))
@@ -612,7 +660,7 @@ def matching_ids(session: Session, f: RomFilters, user_id: int | None) -> sa.Sel
     return sa.select(ranked.c.id).where(ranked.c.rn == 1)
 
 
-def order_columns(order: Order, user_id: int | None, ru: Any) -> list[ColumnElement[Any]]:
+def order_columns(order: Order, user_id: int | None, ru: Any, *, use_index: bool = True) -> list[ColumnElement[Any]]:
     """ORDER BY clauses: the key (NULLs last either way), then ``id`` as a stable tie-breaker."""
     by = order.by
     if by in ("", "name"):
@@ -624,6 +672,8 @@ def order_columns(order: Order, user_id: int | None, ru: Any) -> list[ColumnElem
         key = ru.c[by] if default is None else sa.func.coalesce(ru.c[by], default)
     else:
         key = roms.c[by]
+    if not use_index:
+        key = NoIndex(key)
     out: list[ColumnElement[Any]] = []
     nullable = by in ORDER_META or by in ("last_played", "status", "slug")
     if nullable:
@@ -665,7 +715,9 @@ def ordered_parts(session: Session, f: RomFilters, order: Order, user_id: int | 
         where = [roms.c.id.in_(matching_ids(session, f, user_id))]
     else:
         where = conditions(session, f, user_id)
-    return OrderedParts(from_, where, order_columns(order, user_id, ru), ru)
+    # Walk the sort index only when little is filtered out (see NoIndex).
+    use_index = f == RomFilters() or f == RomFilters(platform_ids=f.platform_ids[:1])
+    return OrderedParts(from_, where, order_columns(order, user_id, ru, use_index=use_index), ru)
 
 
 def ordered(session: Session, f: RomFilters, order: Order, user_id: int | None, *cols: Any) -> sa.Select[Any]:

@@ -8,8 +8,10 @@ Two jobs, on SQLite, PostgreSQL and MariaDB alike:
   (foreign-key cascade, plus an explicit trigger on SQLite).
 * **Change counters**: every write to a table a ROM list depends on bumps a counter in
   ``change_counters`` in the same transaction (``library``: roms, rom_files, platforms;
-  ``userdata``: rom_user, collections, collections_roms, smart_collections, users). A cached
-  list result is valid while the counters are unchanged, on every replica.
+  ``userdata``: rom_user, collections, collections_roms, smart_collections, users; ``hidden``:
+  only the rom_user changes that hide or unhide a ROM). A cached list result is valid while
+  the counters it depends on are unchanged, on every replica; a plain list depends on
+  ``library`` and ``hidden`` only, so rating or playing a game does not invalidate it.
 
 PostgreSQL uses statement-level triggers (one bump per statement; facets computed from
 transition tables), SQLite and MariaDB row-level ones. :func:`ensure` re-creates anything
@@ -26,7 +28,7 @@ from sqlalchemy.engine import Connection
 
 log = logging.getLogger("romshelf.roms.triggers")
 
-COUNTERS = ("library", "userdata")
+COUNTERS = ("library", "userdata", "hidden")
 COUNTED_TABLES: dict[str, str] = {
     "roms": "library",
     "rom_files": "library",
@@ -120,8 +122,11 @@ def _facet_select_mysql(row: str, from_roms: bool) -> str:
     return "\nUNION ALL ".join(parts)
 
 
+_HIDDEN_TRIGGERS = ["trg_rom_user_hidden_ins", "trg_rom_user_hidden_upd", "trg_rom_user_hidden_del"]
+
+
 def _trigger_names() -> list[str]:
-    names = ["trg_roms_facets_ins", "trg_roms_facets_upd", "trg_roms_facets_del"]
+    names = ["trg_roms_facets_ins", "trg_roms_facets_upd", "trg_roms_facets_del", *_HIDDEN_TRIGGERS]
     for table in COUNTED_TABLES:
         names += [f"trg_{table}_bump_{ev}" for ev in _EVENTS]
     return names
@@ -129,7 +134,9 @@ def _trigger_names() -> list[str]:
 
 def _expected(dialect: str) -> set[str]:
     if dialect == "postgresql":
-        return {"trg_roms_facets_ins", "trg_roms_facets_upd"} | {f"trg_{t}_bump" for t in COUNTED_TABLES}
+        return {"trg_roms_facets_ins", "trg_roms_facets_upd", *_HIDDEN_TRIGGERS} | {
+            f"trg_{t}_bump" for t in COUNTED_TABLES
+        }
     if dialect == "mysql":
         return {n for n in _trigger_names() if n != "trg_roms_facets_del"}
     return set(_trigger_names())
@@ -157,6 +164,13 @@ END""",
                 f"CREATE TRIGGER trg_{table}_bump_{ev} AFTER {ev.upper()} ON {table} BEGIN "
                 f"UPDATE change_counters SET value = value + 1 WHERE name = '{counter}'; END"
             )
+    bump = "UPDATE change_counters SET value = value + 1 WHERE name = 'hidden';"
+    out += [
+        f"CREATE TRIGGER trg_rom_user_hidden_ins AFTER INSERT ON rom_user WHEN NEW.hidden BEGIN {bump} END",
+        "CREATE TRIGGER trg_rom_user_hidden_upd AFTER UPDATE OF hidden, rom_id, user_id ON rom_user "
+        f"WHEN OLD.hidden OR NEW.hidden BEGIN {bump} END",
+        f"CREATE TRIGGER trg_rom_user_hidden_del AFTER DELETE ON rom_user WHEN OLD.hidden BEGIN {bump} END",
+    ]
     return out
 
 
@@ -181,6 +195,16 @@ END""",
                 f"CREATE TRIGGER trg_{table}_bump_{ev} AFTER {ev.upper()} ON {table} FOR EACH ROW "
                 f"UPDATE change_counters SET value = value + 1 WHERE name = '{counter}'"
             )
+    bump = "UPDATE change_counters SET value = value + 1 WHERE name = 'hidden'"
+    out += [
+        f"CREATE TRIGGER trg_rom_user_hidden_ins AFTER INSERT ON rom_user FOR EACH ROW "
+        f"BEGIN IF NEW.hidden THEN {bump}; END IF; END",
+        "CREATE TRIGGER trg_rom_user_hidden_upd AFTER UPDATE ON rom_user FOR EACH ROW BEGIN "
+        "IF (OLD.hidden OR NEW.hidden) AND NOT (OLD.hidden <=> NEW.hidden AND OLD.rom_id <=> NEW.rom_id "
+        f"AND OLD.user_id <=> NEW.user_id) THEN {bump}; END IF; END",
+        f"CREATE TRIGGER trg_rom_user_hidden_del AFTER DELETE ON rom_user FOR EACH ROW "
+        f"BEGIN IF OLD.hidden THEN {bump}; END IF; END",
+    ]
     return out
 
 
@@ -223,6 +247,14 @@ END $$"""
             f"CREATE TRIGGER trg_{table}_bump AFTER INSERT OR UPDATE OR DELETE ON {table} "
             f"FOR EACH STATEMENT EXECUTE FUNCTION romshelf_bump_{counter}()"
         )
+    out += [
+        "CREATE TRIGGER trg_rom_user_hidden_ins AFTER INSERT ON rom_user FOR EACH ROW WHEN (NEW.hidden) "
+        "EXECUTE FUNCTION romshelf_bump_hidden()",
+        "CREATE TRIGGER trg_rom_user_hidden_upd AFTER UPDATE OF hidden, rom_id, user_id ON rom_user FOR EACH ROW "
+        "WHEN (OLD.hidden OR NEW.hidden) EXECUTE FUNCTION romshelf_bump_hidden()",
+        "CREATE TRIGGER trg_rom_user_hidden_del AFTER DELETE ON rom_user FOR EACH ROW WHEN (OLD.hidden) "
+        "EXECUTE FUNCTION romshelf_bump_hidden()",
+    ]
     return out
 
 
@@ -233,6 +265,7 @@ def _drop_statements(dialect: str) -> list[str]:
             "DROP TRIGGER IF EXISTS trg_roms_facets_upd ON roms",
         ]
         out += [f"DROP TRIGGER IF EXISTS trg_{t}_bump ON {t}" for t in COUNTED_TABLES]
+        out += [f"DROP TRIGGER IF EXISTS {name} ON rom_user" for name in _HIDDEN_TRIGGERS]
         out += [
             "DROP FUNCTION IF EXISTS romshelf_roms_facets_ins()",
             "DROP FUNCTION IF EXISTS romshelf_roms_facets_upd()",
