@@ -244,3 +244,32 @@ def test_items_render_siblings_and_files(lib, get_list):
     assert [s["id"] for s in items[a.id]["sibling_roms"]] == [b.id]
     assert items[b.id]["sibling_roms"][0]["sort_comparator"] == "game"
     assert items[other.id]["sibling_roms"] == []
+
+
+def test_every_credential_kind_and_every_refusal_on_read_routes(client, users, lib):
+    rom = lib.rom("A.gb")
+    admin = users.admin("boss")
+    paths = ["/api/roms", f"/api/roms/{rom.id}", "/api/roms/identifiers", f"/api/roms/by-hash?md5_hash={rom.md5_hash}"]
+    jwt = client.post("/api/token", data={"username": "boss", "password": admin.password, "scope": "roms.read"})
+    for headers in (
+        users.headers(admin),
+        users.basic(admin),
+        {"Authorization": f"Bearer {jwt.json()['access_token']}"},
+    ):
+        for path in paths:
+            assert client.get(path, headers=headers).status_code == 200, (path, headers)
+    for path in paths:
+        r = client.get(path, headers={"Authorization": "Bearer rmm_" + "0" * 64})
+        assert r.status_code == 401 and r.json() == {"detail": "Invalid or expired token"}
+        assert client.get(path, headers=users.basic(admin, "wrong")).status_code == 401
+        r = client.get(path, headers={"Authorization": "Bearer " + "x" * 40})
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        assert client.get(path).status_code == 401
+        assert client.get(path, headers=users.headers(admin, scopes=["platforms.read"])).status_code == 403
+    # browser session cookie
+    login = client.post("/api/login", headers=users.basic(admin))
+    assert login.status_code in (200, 204), login.text
+    assert client.get("/api/roms").status_code == 200
+    client.cookies.clear()
+    client.cookies.set("romshelf_session", "bogus")
+    assert client.get("/api/roms").status_code == 401

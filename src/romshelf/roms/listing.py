@@ -285,7 +285,12 @@ def filter_values_json(
     """``filter_values`` as JSON, cached: over the plain library (no hidden ROMs) it depends on
     the library alone, so user-data writes do not invalidate it."""
     uid = user_id if user_id is not None else -1
-    hides = query.user_has_hidden(session, user_id)
+    hides = cache.get_or_compute(
+        ("hides", uid),
+        (versions.hidden,) if versions is not None else None,
+        lambda: query.user_has_hidden(session, user_id),
+        lambda v: 64,
+    )
     version: tuple[int, ...] | None = None
     if versions is not None:
         if scope.uses_user_data:
