@@ -21,13 +21,14 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPBasic, OAuth2PasswordBearer, SecurityScopes
 
 from romshelf.accounts import service
 from romshelf.accounts.models import ClientToken, User
-from romshelf.accounts.scopes import ALL_SCOPES, Role, parse_scopes
-from romshelf.accounts.security import CLIENT_TOKEN_PREFIX, Passwords, TokenSigner
+from romshelf.accounts.scopes import ALL_SCOPES, Role, parse_scopes, scopes_for_role
+from romshelf.accounts.security import CLIENT_TOKEN_PREFIX, Passwords, TokenSigner, sha256_hex
 from romshelf.core.context import SAFE_METHODS, AppContext, get_ctx
 from romshelf.core.errors import Forbidden, NotAuthenticated
 from romshelf.core.timeutil import to_utc, utcnow
@@ -89,6 +90,23 @@ def _principal(user: User, scopes: frozenset[str], method: str, **kw: Any) -> Pr
     )
 
 
+_CLIENT_TOKEN_OWNER = (
+    sa.select(
+        ClientToken.id,
+        ClientToken.scopes,
+        ClientToken.expires_at,
+        ClientToken.last_used_at,
+        ClientToken.device_id,
+        User.id.label("user_id"),
+        User.username,
+        User.role,
+        User.enabled,
+    )
+    .join(User, User.id == ClientToken.user_id)
+    .where(ClientToken.hashed_token == sa.bindparam("hashed"))
+)
+
+
 def authenticate_bearer(ctx: AppContext, token: str) -> Principal | None:
     """The principal for a Bearer token (client API token or access JWT), or None if invalid.
 
@@ -96,16 +114,18 @@ def authenticate_bearer(ctx: AppContext, token: str) -> Principal | None:
     """
     with ctx.db.read() as session:
         if token.startswith(CLIENT_TOKEN_PREFIX):
-            row = service.find_client_token(session, token)
-            if row is None:
+            # One prebuilt Core query for token + owner (this runs on every API request).
+            row = session.execute(_CLIENT_TOKEN_OWNER, {"hashed": sha256_hex(token)}).first()
+            if row is None or not row.enabled:
                 return None
-            user = session.get(User, row.user_id)
-            if user is None or not user.enabled:
+            if row.expires_at is not None and to_utc(row.expires_at) <= utcnow():
                 return None
-            principal = _principal(
-                user,
-                frozenset(parse_scopes(row.scopes)),
-                "client_token",
+            principal = Principal(
+                user_id=row.user_id,
+                username=row.username,
+                role=row.role,
+                scopes=frozenset(parse_scopes(row.scopes)) & scopes_for_role(row.role),
+                method="client_token",
                 client_token_id=row.id,
                 device_id=row.device_id,
             )
