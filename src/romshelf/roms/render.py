@@ -21,6 +21,7 @@ from romshelf.platforms.models import Platform
 from romshelf.roms import derived
 from romshelf.roms.models import INT_PROVIDER_IDS, METADATA_BLOBS, Rom, RomFile, RomUser
 from romshelf.roms.query import SIBLING_IDS
+from romshelf.saves.models import Save, Screenshot, State
 
 RESOURCES_URL = "/assets/romm/resources"
 IDENTIFYING_IDS = (
@@ -265,10 +266,23 @@ def load(
     with_files: bool,
 ) -> list[dict[str, Any]]:
     """Render these ROMs (in the order of ``ids``; unknown ids are skipped)."""
+    return [item for item, _row in _load(session, _ROWS, ids, user_id, with_files=with_files)]
+
+
+def load_one(session: Session, rom_id: int, user_id: int | None) -> tuple[dict[str, Any], Mapping[str, Any]] | None:
+    """One ROM with its files, and its row: ``ru_hidden`` (the caller hides it) and
+    ``has_assets`` (any save, state or screenshot exists) come with it, saving queries."""
+    found = _load(session, _ROW_DETAIL, [rom_id], user_id, with_files=True)
+    return found[0] if found else None
+
+
+def _load(
+    session: Session, statement: Any, ids: Sequence[int], user_id: int | None, *, with_files: bool
+) -> list[tuple[dict[str, Any], Mapping[str, Any]]]:
     if not ids:
         return []
     uid = user_id if user_id is not None else -1
-    rows = {row["id"]: row for row in session.execute(_ROWS, {"ids": list(ids), "uid": uid}).mappings()}
+    rows = {row["id"]: row for row in session.execute(statement, {"ids": list(ids), "uid": uid}).mappings()}
     if not rows:
         return []
     files_by_rom: dict[int, list[Mapping[str, Any]]] = {i: [] for i in rows}
@@ -280,7 +294,8 @@ def load(
         row = rows.get(i)
         if row is None:
             continue
-        out.append(rom_dict(row, _split_user(row), files_by_rom[i], siblings.get(i, []), with_files=with_files))
+        item = rom_dict(row, _split_user(row), files_by_rom[i], siblings.get(i, []), with_files=with_files)
+        out.append((item, row))
     return out
 
 
@@ -307,6 +322,11 @@ _ROWS = (
         )
     )
     .where(roms.c.id.in_(sa.bindparam("ids", expanding=True)))
+)
+_ROW_DETAIL = _ROWS.add_columns(
+    sa.or_(
+        *(sa.exists().where(t.c.rom_id == roms.c.id) for t in (Save.__table__, State.__table__, Screenshot.__table__))
+    ).label("has_assets")
 )
 _FILES = (
     sa.select(files_t)

@@ -28,7 +28,6 @@ from romshelf.core.timeutil import utcnow
 from romshelf.roms import naming, query, render
 from romshelf.roms.derived import date_ms
 from romshelf.roms.models import INT_PROVIDER_IDS, METADATA_BLOBS, STR_PROVIDER_IDS, Rom, RomFile, RomUser
-from romshelf.saves.models import Save, Screenshot, State
 from romshelf.saves.views import RomAssets, assets_for_rom
 
 log = logging.getLogger("romshelf.roms")
@@ -98,21 +97,22 @@ def get_rom(session: Session, rom_id: int) -> Rom:
 
 def simple_rom(session: Session, rom_id: int, user_id: int | None) -> dict[str, Any]:
     """``SimpleRomSchema`` of a visible ROM (with its files and siblings), or 404."""
-    if is_hidden_for(session, rom_id, user_id):
-        raise rom_not_found(rom_id)
-    items = render.load(session, [rom_id], user_id, with_files=True)
-    if not items:
-        raise rom_not_found(rom_id)
-    item = items[0]
+    item, _row = _visible_one(session, rom_id, user_id)
     item["screenshot_path"] = None
     return item
 
 
+def _visible_one(session: Session, rom_id: int, user_id: int | None) -> tuple[dict[str, Any], Any]:
+    found = render.load_one(session, rom_id, user_id)
+    if found is None or found[1]["ru_hidden"]:
+        raise rom_not_found(rom_id)
+    return found
+
+
 def detailed_rom(session: Session, rom_id: int, user_id: int | None) -> dict[str, Any]:
     """``DetailedRomSchema``: the simple fields plus the caller's assets and collections."""
-    item = simple_rom(session, rom_id, user_id)
-    item.pop("screenshot_path", None)
-    assets = assets_for_rom(session, rom_id, user_id) if _has_assets(session, rom_id) else RomAssets()
+    item, row = _visible_one(session, rom_id, user_id)
+    assets = assets_for_rom(session, rom_id, user_id) if row["has_assets"] else RomAssets()
     item["user_saves"] = [a.model_dump(mode="json") for a in assets.user_saves]
     item["user_states"] = [a.model_dump(mode="json") for a in assets.user_states]
     item["all_user_saves"] = [a.model_dump(mode="json") for a in assets.all_user_saves]
@@ -127,45 +127,30 @@ def detailed_rom(session: Session, rom_id: int, user_id: int | None) -> dict[str
 _coll = Collection.__table__
 _coll_rom = CollectionRom.__table__
 _smart = SmartCollection.__table__
-_USER_COLLECTIONS = (
-    sa.select(_coll.c.id, _coll.c.name)
+# Standard collections containing the ROM, then every smart collection the caller may see
+# (evaluated below): one round trip.
+_USER_COLLECTIONS = sa.union_all(
+    sa.select(_coll.c.id, _coll.c.name, sa.literal(False).label("is_smart"))
     .join(_coll_rom, _coll_rom.c.collection_id == _coll.c.id)
     .where(
         _coll_rom.c.rom_id == sa.bindparam("rom_id"),
         sa.or_(_coll.c.user_id == sa.bindparam("uid"), _coll.c.is_public.is_(True)),
-    )
-    .order_by(_coll.c.name, _coll.c.id)
+    ),
+    sa.select(_smart.c.id, _smart.c.name, sa.literal(True).label("is_smart")).where(
+        sa.or_(_smart.c.user_id == sa.bindparam("uid"), _smart.c.is_public.is_(True))
+    ),
 )
-_USER_SMART = (
-    sa.select(_smart.c.id, _smart.c.name)
-    .where(sa.or_(_smart.c.user_id == sa.bindparam("uid"), _smart.c.is_public.is_(True)))
-    .order_by(_smart.c.name, _smart.c.id)
-)
-
-
-_ANY_ASSET = sa.select(
-    sa.or_(
-        *(
-            sa.exists().where(t.c.rom_id == sa.bindparam("rom_id"))
-            for t in (Save.__table__, State.__table__, Screenshot.__table__)
-        )
-    )
-)
-
-
-def _has_assets(session: Session, rom_id: int) -> bool:
-    """Whether any save, state or screenshot exists for the ROM (most have none: skip the lists)."""
-    return bool(session.execute(_ANY_ASSET, {"rom_id": rom_id}).scalar())
 
 
 def user_collections(session: Session, rom_id: int, user_id: int | None) -> list[dict[str, Any]]:
     """Collections containing the ROM that the caller may see: own or public, standard or smart."""
     params = {"rom_id": rom_id, "uid": user_id if user_id is not None else -1}
-    out = [{"id": cid, "name": name, "is_smart": False} for cid, name in session.execute(_USER_COLLECTIONS, params)]
-    for sid, name in session.execute(_USER_SMART, params).all():
-        f = query.RomFilters(smart_collection_id=sid)
-        if query.rom_matches(session, f, user_id, rom_id):
-            out.append({"id": sid, "name": name, "is_smart": True})
+    rows = sorted(session.execute(_USER_COLLECTIONS, params).all(), key=lambda r: (bool(r[2]), r[1], r[0]))
+    out: list[dict[str, Any]] = []
+    for cid, name, is_smart in rows:
+        if is_smart and not query.rom_matches(session, query.RomFilters(smart_collection_id=cid), user_id, rom_id):
+            continue
+        out.append({"id": cid, "name": name, "is_smart": bool(is_smart)})
     return out
 
 
