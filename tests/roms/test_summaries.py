@@ -195,3 +195,29 @@ def test_user_data_writes_reuse_the_index_but_refresh_items(ctx, lib, client, au
     client.put(f"/api/roms/{a.id}/props", json={"hidden": True}, headers=auth)
     assert a.id not in get_list()["rom_id_index"]
     assert cache.misses > misses
+
+
+def test_list_cache_computes_once_for_concurrent_misses():
+    import threading
+
+    cache = ListCache()
+    calls = []
+    gate = threading.Event()
+
+    def compute():
+        calls.append(1)
+        gate.wait(5)
+        return "value"
+
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(cache.get_or_compute("k", 7, compute, lambda v: 5)))
+        for _ in range(6)
+    ]
+    for t in threads:
+        t.start()
+    gate.set()
+    for t in threads:
+        t.join(10)
+    assert results == ["value"] * 6 and calls == [1]
+    assert cache._flights == {}

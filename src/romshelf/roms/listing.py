@@ -110,6 +110,16 @@ class IdIndex:
         return self._chars
 
 
+class _Flight:
+    """One computation in progress for a cache key, and how many threads want its result."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
+
+
 class ListCache:
     """A small LRU of list sidecars, each valid for one value of the change counters.
 
@@ -121,7 +131,7 @@ class ListCache:
         self._items: OrderedDict[Hashable, tuple[Hashable, Any, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
-        self._flights: dict[Hashable, threading.Lock] = {}
+        self._flights: dict[Hashable, _Flight] = {}
         self.hits = 0
         self.misses = 0
 
@@ -156,18 +166,24 @@ class ListCache:
         if found is not None:
             return found  # type: ignore[no-any-return]
         with self._lock:
-            flight = self._flights.setdefault(key, threading.Lock())
-        with flight:
-            found = self.get(key, version)
-            if found is not None:
-                return found  # type: ignore[no-any-return]
-            self.misses += 1
-            value = compute()
-            self.put(key, version, value, size(value))
-        with self._lock:
-            if not flight.locked():
-                self._flights.pop(key, None)
-        return value
+            flight = self._flights.get(key)
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+            flight.users += 1
+        try:
+            with flight.lock:
+                found = self.get(key, version)
+                if found is not None:
+                    return found  # type: ignore[no-any-return]
+                self.misses += 1
+                value = compute()
+                self.put(key, version, value, size(value))
+                return value
+        finally:
+            with self._lock:
+                flight.users -= 1
+                if flight.users == 0:
+                    self._flights.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:
