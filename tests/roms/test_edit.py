@@ -244,3 +244,26 @@ def test_edit_needs_roms_write(client, users, lib):
     editor = users.editor()
     r = client.put(f"/api/roms/{rom.id}", data={"name": "x"}, headers=users.headers(editor))
     assert r.status_code == 200 and r.json()["name"] == "x"
+
+
+def test_json_body_is_accepted_too(client, auth, lib):
+    rom = lib.rom("Game.gb")
+    r = client.put(
+        f"/api/roms/{rom.id}",
+        json={"name": "Json Name", "igdb_id": 77, "genres": ["Puzzle"], "raw_igdb_metadata": {"genres": ["Action"]}},
+        headers=auth,
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["name"] == "Json Name" and body["igdb_id"] == 77
+    assert body["igdb_metadata"] == {"genres": ["Action"]} and body["metadatum"]["genres"] == ["Puzzle"]
+    bad = client.put(f"/api/roms/{rom.id}", content=b"[1]", headers={**auth, "content-type": "application/json"})
+    assert bad.status_code == 400
+
+
+def test_order_by_any_plain_column(lib, get_list, client, auth):
+    a = lib.rom("A.gb", slug="zzz")
+    b = lib.rom("B.gb", slug="aaa")
+    assert get_list(order_by="slug")["rom_id_index"] == [b.id, a.id]
+    assert get_list(order_by="md5_hash")["total"] == 2
+    assert client.get("/api/roms?order_by=igdb_metadata", headers=auth).status_code == 422

@@ -4,6 +4,7 @@ read-only route serving generated resources (covers) at RomM's ``/assets/romm/re
 from __future__ import annotations
 
 import datetime as dt
+import json
 import mimetypes
 import random
 from typing import Annotated, Any
@@ -379,6 +380,32 @@ def get_rom(request: Request, id: _RomId, ctx: Ctx, auth: DeferredAuth = require
     return _conditional(request, body)
 
 
+def _json_fields(body: bytes) -> dict[str, str]:
+    """A JSON object body as form fields (a convenience beyond RomM's form): lists and objects
+    become JSON text (``genres``, ``raw_*_metadata``), null an empty value."""
+    if not body.strip():
+        return {}
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise BadRequest("The body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("The JSON body must be an object of fields")
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        if value is None:
+            out[key] = ""
+        elif isinstance(value, str):
+            out[key] = value
+        elif isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            out[key] = str(value)
+        else:
+            out[key] = json.dumps(value)
+    return out
+
+
 _UPDATE_FIELDS = [
     "igdb_id",
     "sgdb_id",
@@ -448,8 +475,10 @@ async def update_rom(
                     artwork = value
             elif isinstance(value, str):
                 fields[key] = value
-    elif content_type and not content_type.startswith(JSON):
-        raise BadRequest("Send the edit as multipart/form-data or application/x-www-form-urlencoded")
+    elif content_type.startswith(JSON):
+        fields = _json_fields(await request.body())
+    elif await request.body():
+        raise BadRequest("Send the edit as multipart/form-data, application/x-www-form-urlencoded or JSON")
     upd = service.RomUpdate(fields=fields, remove_cover=remove_cover, unmatch_metadata=unmatch_metadata)
     if artwork is not None:
         upd.artwork = await run_in_threadpool(service.read_limited, artwork.file, ctx.settings.cover_max_bytes)

@@ -90,20 +90,11 @@ VIRTUAL_TYPES = {
 }
 
 # order_by values: Rom columns, derived metadata, and the caller's RomUser columns
-ORDER_ROM_COLUMNS = (
-    "id",
-    "name",
-    "fs_name",
-    "fs_name_no_tags",
-    "fs_name_no_ext",
-    "fs_extension",
-    "fs_size_bytes",
-    "created_at",
-    "updated_at",
-    "platform_id",
-    "slug",
-    "revision",
-    "missing_from_fs",
+# Any plain (non-JSON) ROM column may be sorted on, as in RomM.
+ORDER_ROM_COLUMNS = tuple(
+    c.name
+    for c in Rom.__table__.c
+    if not isinstance(c.type, sa.JSON) and not c.name.startswith("meta_") and c.name != "name_sort_key"
 )
 ORDER_META = {
     "first_release_date": "meta_first_release_date",
@@ -122,7 +113,9 @@ ORDER_USER = {
     "is_main_sibling": False,
 }
 ORDER_BY_VALUES = ("", *ORDER_ROM_COLUMNS, *ORDER_META, *ORDER_USER)
-STRING_ORDERS = {"name", "fs_name", "fs_name_no_tags", "fs_name_no_ext", "fs_extension", "slug", "revision"}
+STRING_ORDERS = {
+    c.name for c in Rom.__table__.c if isinstance(c.type, (sa.String, sa.Text)) and not isinstance(c.type, sa.JSON)
+}
 
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 
@@ -675,7 +668,7 @@ def order_columns(order: Order, user_id: int | None, ru: Any, *, use_index: bool
     if not use_index:
         key = NoIndex(key)
     out: list[ColumnElement[Any]] = []
-    nullable = by in ORDER_META or by in ("last_played", "status", "slug")
+    nullable = by in ORDER_META or by in ("last_played", "status") or (by in roms.c and roms.c[by].nullable)
     if nullable:
         out.append(sa.case((key.is_(None), 1), else_=0).asc())
     out.append(key.desc() if order.desc else key.asc())
