@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     redis_url: str | None = None  # set to use Redis for jobs (many replicas); default: SQLite queue
     jobs_immediate: bool = False  # run jobs inline (tests); never set in production
 
+    # --- issue 3: library, scans, jobs --------------------------------------------------------
+    jobs_workers: int = Field(default=1, ge=0)  # job consumer threads inside each `romshelf serve`
+    jobs_queue_name: str = "romshelf"  # huey queue name (Redis key prefix): one per deployment
+
     @field_validator("gen1_hashes", mode="before")
     @classmethod
     def _split_hashes(cls, value: object) -> object:

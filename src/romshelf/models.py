@@ -3,7 +3,9 @@
 from romshelf.accounts.models import ClientToken, RefreshToken, User, WebSession
 from romshelf.collections.models import Collection, CollectionRom, SmartCollection
 from romshelf.core.db import Base
+from romshelf.core.jobs import Job
 from romshelf.devices.models import Device
+from romshelf.library.models import UploadChunk, UploadSession
 from romshelf.platforms.models import Platform
 from romshelf.roms.models import Rom, RomFile, RomUser
 from romshelf.saves.models import DeviceSaveSync, Save, Screenshot, State
@@ -17,6 +19,7 @@ __all__ = [
     "CollectionRom",
     "Device",
     "DeviceSaveSync",
+    "Job",
     "Platform",
     "RefreshToken",
     "Rom",
@@ -26,6 +29,8 @@ __all__ = [
     "Screenshot",
     "SmartCollection",
     "State",
+    "UploadChunk",
+    "UploadSession",
     "User",
     "WebSession",
     "metadata",
