@@ -237,6 +237,8 @@ def _write_file(
             close = getattr(reader, "close", None)
             if close is not None and not isinstance(source, (bytes, bytearray, memoryview)):
                 close()
+        if n == 0:
+            raise BadRequest("Empty file")
         if size is not None and n != size:
             raise BadRequest(f"Size mismatch: received {n} bytes, expected {size}")
         try:
