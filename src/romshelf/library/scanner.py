@@ -39,7 +39,7 @@ from romshelf.platforms import catalog
 from romshelf.platforms import service as platforms
 from romshelf.platforms.models import Platform
 from romshelf.roms import naming
-from romshelf.roms.models import Rom, RomFile
+from romshelf.roms.models import METADATA_BLOBS, Rom, RomFile
 
 log = logging.getLogger("romshelf.library.scan")
 
@@ -279,19 +279,33 @@ def update_rom(changes: Changes, db: DbRom, result: RomResult, now: Any, *, rena
     sync_files(db.id, db.files, result.files, changes, now)
 
 
+# Columns every new ROM starts with empty: written as SQL literals in the INSERT statement, so
+# bulk inserts do not JSON-encode twelve empty values per row.
+_EMPTY_JSON_COLUMNS = (*METADATA_BLOBS, "path_screenshots", "url_screenshots")
+
+
+def _rom_insert() -> sa.Insert:
+    values: dict[str, Any] = {}
+    for col in _EMPTY_JSON_COLUMNS:
+        values[col] = sa.literal_column("'[]'" if col.endswith("screenshots") else "'{}'")
+    return Rom.__table__.insert().values(**values)  # type: ignore[attr-defined, no-any-return]
+
+
 def flush(session: Session, changes: Changes) -> dict[str, int]:
     """Write pending changes (caller commits). Returns the ids of inserted ROMs by fs_name.
 
+    Inserts are Core executemany statements (no ORM unit of work): thousands of rows per batch.
     Raises IntegrityError if a ROM appeared meanwhile (an upload); see :func:`flush_safely`.
     """
     ids: dict[str, int] = {}
+    conn = session.connection()
     if changes.new_roms:
-        session.execute(sa.insert(Rom), [r for r, _ in changes.new_roms])
+        conn.execute(_rom_insert(), [r for r, _ in changes.new_roms])
         names = [r["fs_name"] for r, _ in changes.new_roms]
         for i in range(0, len(names), 500):
             part = names[i : i + 500]
             ids.update(
-                session.execute(
+                conn.execute(
                     sa.select(Rom.fs_name, Rom.id).where(Rom.platform_id == changes.platform_id, Rom.fs_name.in_(part))
                 ).all()
             )
@@ -301,16 +315,16 @@ def flush(session: Session, changes: Changes) -> dict[str, int]:
             for f in files:
                 rows.append({**f, "rom_id": rom_id})
         if rows:
-            session.execute(sa.insert(RomFile), rows)
+            conn.execute(RomFile.__table__.insert(), rows)  # type: ignore[attr-defined]
     if changes.file_inserts:
-        session.execute(sa.insert(RomFile), changes.file_inserts)
+        conn.execute(RomFile.__table__.insert(), changes.file_inserts)  # type: ignore[attr-defined]
     if changes.rom_updates:
         _bulk_update(session, Rom, changes.rom_updates)
     if changes.file_updates:
         _bulk_update(session, RomFile, changes.file_updates)
     if changes.file_deletes:
         for i in range(0, len(changes.file_deletes), 500):
-            session.execute(sa.delete(RomFile).where(RomFile.id.in_(changes.file_deletes[i : i + 500])))
+            conn.execute(sa.delete(RomFile).where(RomFile.id.in_(changes.file_deletes[i : i + 500])))
     return ids
 
 
