@@ -363,3 +363,29 @@ def test_scan_cancellation_stops_between_roms(ctx, library):
 
     assert again(ctx).total_roms == 5
     assert count(ctx, Rom) == 5
+
+
+@pytest.mark.parametrize("size", [300, 200 * 1024])  # one thread / two at a time
+def test_files_vanishing_between_walk_and_read(ctx, library, size):
+    from romshelf.library.layout import detect_layout
+    from romshelf.library.scanner import Scanner
+
+    for i in range(6):
+        library.add("gb", f"g{i}.gb", random_bytes(size, seed=i))
+    scanner = Scanner(ctx)
+    plan = scanner.plan(detect_layout(ctx.storages.library), "gb")
+    library.remove("gb", "g3.gb")
+    scanner.execute(plan)
+    assert len(scanner.stats.errors) == 1 and "g3.gb" in scanner.stats.errors[0]
+    found = roms(ctx)
+    assert sorted(found) == ["g0.gb", "g1.gb", "g2.gb", "g4.gb", "g5.gb"]
+    for i in (0, 1, 2, 4, 5):
+        assert found[f"g{i}.gb"].md5_hash == hashes(random_bytes(size, seed=i))["md5_hash"]
+    # the next scan picks it up as it is now
+    assert scan_again(ctx).missing_roms == 0
+
+
+def scan_again(ctx):
+    from romshelf.library.scanner import scan
+
+    return scan(ctx)

@@ -19,8 +19,11 @@ Only one scan runs at a time across processes and replicas (``db.lock("library:s
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +50,8 @@ SCAN_LOCK = "library:scan"
 BATCH_ROMS = 1000  # ROMs per write transaction
 BATCH_SECONDS = 2.0  # ...or whatever was hashed in this long, whichever comes first
 MTIME_TOLERANCE = 1e-5  # seconds; mtimes round-trip through DOUBLE columns
+HASH_WORKERS = 2  # files read at once when they are mid-size
+PARALLEL_MIN_AVG_BYTES = 128 * 1024
 
 
 class ScanBusy(Conflict):
@@ -424,6 +429,7 @@ class Scanner:
         self._phase = "walking"
         self._platform = ""
         self._current = ""
+        self._lock = threading.Lock()
 
     # progress ------------------------------------------------------------------------------
     def report(self) -> None:
@@ -456,9 +462,51 @@ class Scanner:
         )
 
     def _bytes(self, n: int) -> None:
-        self.stats.bytes_done += n
+        with self._lock:
+            self.stats.bytes_done += n
         if n >= 1024 * 1024:
             self.report()
+
+    def _fingerprint(self, plan: _PlatformPlan, work: _Work) -> RomResult | BaseException:
+        try:
+            return fingerprint(self.storage, work.fs, hashable=plan.hashable, only=work.only, progress=self._bytes)
+        except (OSError, AppError) as e:
+            return e
+
+    def _fingerprints(self, plan: _PlatformPlan) -> Iterator[tuple[_Work, RomResult | BaseException]]:
+        """Read the plan's ROMs in order. Mid-size files are read two at a time (hashlib and
+        zlib release the GIL, so both cores hash); tiny files are cheaper on one thread, and big
+        ones already hash MD5 on a helper thread."""
+        files = sum(w.files for w in plan.work)
+        size = sum(w.bytes for w in plan.work)
+        parallel = plan.hashable and len(plan.work) >= 4 and files and size / files >= PARALLEL_MIN_AVG_BYTES
+        if not parallel:
+            for work in plan.work:
+                if self._check is not None:
+                    self._check()
+                self._current = work.fs.fs_name
+                yield work, self._fingerprint(plan, work)
+            return
+        with ThreadPoolExecutor(max_workers=HASH_WORKERS, thread_name_prefix="romshelf-hash") as pool:
+            pending: deque[tuple[_Work, Future[RomResult | BaseException]]] = deque()
+            queue = iter(plan.work)
+            try:
+                for work in queue:
+                    pending.append((work, pool.submit(self._fingerprint, plan, work)))
+                    if len(pending) >= HASH_WORKERS * 2:
+                        break
+                while pending:
+                    if self._check is not None:
+                        self._check()
+                    work, future = pending.popleft()
+                    nxt = next(queue, None)
+                    if nxt is not None:
+                        pending.append((nxt, pool.submit(self._fingerprint, plan, nxt)))
+                    self._current = work.fs.fs_name
+                    yield work, future.result()
+            finally:
+                for _work, future in pending:
+                    future.cancel()
 
     # walk ----------------------------------------------------------------------------------
     def plan(self, layout: Layout, fs_slug: str) -> _PlatformPlan | None:
@@ -559,18 +607,12 @@ class Scanner:
                 by_hash.setdefault(db.hash_key, []).append(db)
         renamed: set[int] = set()
         last_flush = time.monotonic()
-        for work in plan.work:
-            if self._check is not None:
-                self._check()
-            self._current = work.fs.fs_name
-            try:
-                result = fingerprint(
-                    self.storage, work.fs, hashable=plan.hashable, only=work.only, progress=self._bytes
-                )
-            except (OSError, AppError) as e:
+        for work, outcome in self._fingerprints(plan):
+            if isinstance(outcome, BaseException):
                 # Vanished or unreadable between walk and read: leave it for the next scan.
-                st.errors.append(f"{work.fs.key}: {e}")
+                st.errors.append(f"{work.fs.key}: {outcome}")
                 continue
+            result = outcome
             st.files_done += work.files
             st.scanned_roms += 1
             now = utcnow()
