@@ -202,3 +202,64 @@ def test_cli_scan(ctx, library, monkeypatch):
     assert r.exit_code == 1 and "No platform folder" in r.output
     # the CLI's scans show up in the API's job list
     assert [j.kind for j in jobs_of(ctx).list()] == ["scan", "scan", "scan"]
+
+
+def test_running_job_cancel_and_shutdown(ctx):
+    """A handler that checks between units of work stops when canceled (API) or on shut-down."""
+    queue = jobs_of(ctx)
+    steps: list[int] = []
+
+    def handler(run: jobs.JobRun, params: dict) -> dict:
+        for i in range(100):
+            steps.append(i)
+            run.update(force=True, done=i)
+            if i == 3 and params.get("cancel"):
+                queue.cancel(run.job_id)  # what POST /api/jobs/{id}/cancel does from another request
+            if i == 3 and params.get("shutdown"):
+                queue.stop_event.set()
+            run.check()
+        return {"steps": len(steps)}
+
+    jobs.register("test_loop", handler, title="Test loop")
+    try:
+        job = queue.create("test_loop", {"cancel": True})
+        done = queue.execute(job.id)
+        assert done.status == "canceled" and done.error == "Canceled"
+        assert done.progress["done"] == 4 and len(steps) == 5
+        steps.clear()
+        job = queue.create("test_loop", {"shutdown": True})
+        done = queue.execute(job.id)
+        assert done.status == "stopped" and "shut down" in done.error
+        queue.stop_event.clear()
+        steps.clear()
+        job = queue.create("test_loop", {})
+        done = queue.execute(job.id)
+        assert done.status == "finished" and done.result == {"steps": 100}
+        # a finished job is not run twice (e.g. a duplicate delivery from the queue)
+        assert queue.execute(job.id).result == {"steps": 100} and len(steps) == 100
+    finally:
+        jobs._KINDS.pop("test_loop", None)
+
+
+def test_failing_job_records_the_error(ctx):
+    def handler(run: jobs.JobRun, params: dict) -> dict:
+        raise RuntimeError("disk on fire")
+
+    jobs.register("test_fail", handler, title="Test fail")
+    try:
+        queue = jobs_of(ctx)
+        done = queue.execute(queue.create("test_fail").id)
+        assert done.status == "failed" and done.error == "RuntimeError: disk on fire" and done.ended_at
+    finally:
+        jobs._KINDS.pop("test_fail", None)
+
+
+def test_prune_old_jobs(ctx):
+    queue = jobs_of(ctx)
+    old = queue.create(tasks.CLEANUP_UPLOADS)
+    queue.execute(old.id)
+    with ctx.db.transaction() as s:
+        s.get(Job, old.id).created_at = utcnow() - dt.timedelta(days=30)
+    recent = queue.enqueue(tasks.CLEANUP_UPLOADS)
+    assert jobs.prune_jobs(ctx) == 1
+    assert [j.id for j in queue.list()] == [recent.id]

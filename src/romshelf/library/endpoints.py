@@ -47,23 +47,18 @@ _PCT = re.compile(r"%[0-9A-Fa-f]{2}")
 
 def header_filename(value: str) -> str:
     """A file name from a header: HTTP headers are Latin-1, so a client sending UTF-8 bytes raw
-    arrives garbled; clients that percent-encode (``encodeURIComponent``) are decoded too."""
+    arrives garbled; clients that percent-encode (``encodeURIComponent``) are decoded too.
+    The result is checked like any client name afterwards (``..``, slashes, NUL: 400)."""
     try:
         value = value.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
         pass
     if _PCT.search(value):
-        decoded = unquote(value, errors="strict") if _valid_utf8_escapes(value) else value
-        value = decoded
+        try:
+            value = unquote(value, errors="strict")
+        except UnicodeDecodeError:
+            pass  # not percent-encoding after all: keep the name as sent
     return value
-
-
-def _valid_utf8_escapes(value: str) -> bool:
-    try:
-        unquote(value, errors="strict")
-        return True
-    except UnicodeDecodeError:
-        return False
 
 
 # --- chunked uploads (RomM) -------------------------------------------------------------------------
@@ -162,7 +157,10 @@ async def upload_rom(
         fs_slug = platform.fs_slug if platform else None
     if fs_slug is None:
         raise BadRequest("Platform not found")
-    body = _BodyReader(request, params.get(b"boundary") if is_multipart else None)
+    boundary = params.get(b"boundary")
+    if is_multipart and not boundary:
+        raise BadRequest("Invalid multipart body: no boundary in the Content-Type header")
+    body = _BodyReader(request, boundary if is_multipart else None)
     await body.prime()
     name = header_filename(x_upload_filename) if x_upload_filename else body.part_filename
     if not name:
@@ -239,7 +237,9 @@ class _BodyReader:
             if self._part == 0 and filename is not None:
                 self._part = 1
                 self._in_file = True
-                self.part_filename = filename.decode("utf-8", "replace")
+                # Some browsers send a full client path: keep the last component.
+                name = filename.decode("utf-8", "replace").replace("\\", "/").rsplit("/", 1)[-1]
+                self.part_filename = name
 
         def on_part_data(data: bytes, start: int, end: int) -> None:
             if self._in_file:
