@@ -389,3 +389,38 @@ def scan_again(ctx):
     from romshelf.library.scanner import scan
 
     return scan(ctx)
+
+
+def test_empty_library_root_is_refused_not_marked_missing(ctx, library, scan_now):
+    import shutil
+
+    from romshelf.core.errors import Conflict
+
+    library.add("gb", "a.gb", b"a")
+    scan_now()
+    shutil.rmtree(library.root / "roms")  # an unmounted disk looks like this
+    with pytest.raises(Conflict, match="is the library mounted"):
+        scan_now()
+    assert roms(ctx)["a.gb"].missing_from_fs is False
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads unreadable folders anyway")
+def test_unreadable_folders_are_not_taken_as_gone(ctx, library, scan_now):
+    library.add("psx", "Game/disc.bin", b"disc")
+    library.add("gb", "a.gb", b"a")
+    scan_now()
+    folder = library.platform_dir("psx") / "Game"
+    folder.chmod(0)
+    try:
+        stats = scan_now()
+    finally:
+        folder.chmod(0o755)
+    assert any("Game" in e for e in stats.errors)
+    assert roms(ctx)["Game"].missing_from_fs is False
+    library.platform_dir("gb").chmod(0)
+    try:
+        stats = scan_now()
+    finally:
+        library.platform_dir("gb").chmod(0o755)
+    assert any("cannot list" in e for e in stats.errors)
+    assert roms(ctx)["a.gb"].missing_from_fs is False

@@ -155,6 +155,7 @@ class FsRom:
     fs_name: str
     is_dir: bool
     files: list[FsFile] = field(default_factory=list)
+    error: str | None = None  # the folder could not be read completely (permissions, I/O)
 
     @property
     def key(self) -> str:
@@ -188,14 +189,20 @@ def _walk_folder(storage: Storage, rom: FsRom, key: str, folders: list[str], dep
 def read_rom(storage: Storage, fs_path: str, name: str, is_dir: bool, size: int = 0, mtime: float = 0.0) -> FsRom:
     rom = FsRom(fs_path, name, is_dir)
     if is_dir:
-        _walk_folder(storage, rom, rom.key, [], 0)
+        try:
+            _walk_folder(storage, rom, rom.key, [], 0)
+        except OSError as e:
+            rom.error = f"cannot read folder: {e.strerror or e}"
     else:
         rom.files.append(FsFile(fs_path, name, size, mtime))
     return rom
 
 
 def list_roms(storage: Storage, fs_path: str) -> list[FsRom]:
-    """Every ROM in a platform folder (stat only, nothing is read), sorted by name."""
+    """Every ROM in a platform folder (stat only, nothing is read), sorted by name.
+
+    Raises OSError if the platform folder itself cannot be listed; a folder ROM that cannot be
+    read completely comes back with ``error`` set (callers must not take it as gone)."""
     roms = []
     for entry in storage.list(fs_path):
         if entry.is_dir:

@@ -526,11 +526,20 @@ class Scanner:
             state = load_platform_state(s, platform.id)
         hashable = platform.slug not in catalog.NON_HASHABLE_SLUGS
         plan = _PlatformPlan(platform, fs_slug, fs_path, hashable, state)
+        try:
+            found = list_roms(self.storage, fs_path)
+        except OSError as e:
+            # Never read an unreadable folder as an empty one: that would mark it all missing.
+            self.stats.errors.append(f"{fs_path}: cannot list the folder ({e.strerror or e}); platform skipped")
+            return None
         seen: set[str] = set()
-        for fs in list_roms(self.storage, fs_path):
+        for fs in found:
+            seen.add(fs.fs_name)
+            if fs.error is not None:
+                self.stats.errors.append(f"{fs.key}: {fs.error}; left as it was")
+                continue
             if not self._valid(fs):
                 continue
-            seen.add(fs.fs_name)
             self.stats.total_roms += 1
             db = state.get(fs.fs_name)
             if db is None:
@@ -685,12 +694,23 @@ class Scanner:
         self.stats.missing_roms += n or 0
         self.stats.missing_platforms += 1
 
+    def _has_roms(self) -> bool:
+        with self.ctx.db.read() as s:
+            return s.scalar(sa.select(Rom.id).where(Rom.missing_from_fs.is_(False)).limit(1)) is not None
+
     def run(self, only_platforms: Iterable[str] | None = None) -> ScanStats:
         layout = detect_layout(self.storage)
         folders = platform_folders(self.storage, layout)
         wanted = list(dict.fromkeys(only_platforms)) if only_platforms else None
         with self.ctx.db.read() as s:
             known = {p.fs_slug: p for p in s.scalars(sa.select(Platform))}
+        if not folders and any(not p.missing_from_fs for p in known.values()) and self._has_roms():
+            # An empty or missing library root while the database knows ROMs: most likely an
+            # unmounted disk. Refuse rather than mark the whole library missing.
+            raise Conflict(
+                f"The library folder {self.storage.local_path('') or ''} has no platform folders but the database "
+                "has ROMs; is the library mounted? Nothing was changed"
+            )
         if wanted is not None:
             unknown = [w for w in wanted if w not in folders and w not in known]
             if unknown:
