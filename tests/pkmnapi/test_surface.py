@@ -69,3 +69,34 @@ def test_v1_routes_are_documented(client):
     assert {"post", "get", "delete"} <= set(paths["/v1/roms"])
     assert "post" in paths["/v1/access_tokens"]
     assert "application/octet-stream" in paths["/v1/roms"]["post"]["requestBody"]["content"]
+
+
+def test_head_answers_like_get_without_a_body(v1, gameboygame):
+    headers = v1.auth()
+    posted = v1.post_rom(gameboygame, headers)
+    r = v1.client.head("/v1/roms", headers=headers)
+    assert r.status_code == 200 and r.headers["etag"] == posted.headers["etag"]
+    assert v1.client.head("/status").status_code == 200
+
+
+def test_links_use_the_request_host_without_public_url(v1, gameboygame):
+    v1.ctx.settings.public_url = None
+    r = v1.client.post("/v1/roms", content=gameboygame, headers={**v1.auth(), "Host": "games.example:8080"})
+    assert r.status_code == 201
+    assert r.headers["location"] == "http://games.example:8080/v1/roms"
+    assert r.json()["links"]["self"] == r.json()["data"]["links"]["self"] == "http://games.example:8080/v1/roms"
+
+
+def test_cli_sweep(ctx, settings, monkeypatch):
+    from typer.testing import CliRunner
+
+    from romshelf.cli import app as cli_app
+
+    ctx.storages.assets.write("pkmnapi/rom_data/" + "e" * 64, b"orphan")
+    monkeypatch.setenv("ROMSHELF_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("ROMSHELF_DATABASE_URL", settings.db_url)
+    monkeypatch.setenv("ROMSHELF_SECRET_KEY", settings.secret_key)
+    result = CliRunner().invoke(cli_app, ["pkmnapi", "sweep"])
+    assert result.exit_code == 0, result.output
+    assert "0 unused ROM data rows, 1 files" in result.output
+    assert not ctx.storages.assets.exists("pkmnapi/rom_data/" + "e" * 64)

@@ -197,6 +197,7 @@ async def post_rom(request: Request) -> Response:
 
 
 @router.get("/v1/roms", response_class=Response, summary="Get the workspace ROM")
+@router.head("/v1/roms", response_class=Response, include_in_schema=False)  # Rocket answered HEAD for GET
 def get_rom(request: Request) -> Response:
     """The workspace ROM's id, header name, MD5 and whether it is a known Pokémon Red/Blue
     (``valid``), with its ETag. 403 "No ROM uploaded" when there is none."""
@@ -275,5 +276,6 @@ async def post_access_token(request: Request) -> Response:
 
 
 @router.get("/status", response_class=PlainTextResponse, summary="pkmnapi liveness check")
+@router.head("/status", response_class=PlainTextResponse, include_in_schema=False)
 def status() -> PlainTextResponse:
     return PlainTextResponse("OK")
