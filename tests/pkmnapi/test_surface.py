@@ -100,3 +100,23 @@ def test_cli_sweep(ctx, settings, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "0 unused ROM data rows, 1 files" in result.output
     assert not ctx.storages.assets.exists("pkmnapi/rom_data/" + "e" * 64)
+
+
+def test_cors_only_for_browsers_on_v1(v1, gameboygame):
+    headers = v1.auth()
+    origin = {"Origin": "https://pkmn.example"}
+    r = v1.post_rom(gameboygame, {**headers, **origin})
+    assert r.status_code == 201 and r.headers["access-control-allow-origin"] == "*"
+    assert r.headers["access-control-expose-headers"] == "ETag, Location"  # pkmnapi exposed none
+    r = v1.client.get("/v1/nothing", headers=origin)
+    assert r.status_code == 404 and r.headers["access-control-allow-origin"] == "*"
+    pre = v1.client.options(
+        "/v1/roms",
+        headers={**origin, "Access-Control-Request-Method": "DELETE", "Access-Control-Request-Headers": "if-match"},
+    )
+    assert pre.status_code == 204 and pre.headers["access-control-allow-origin"] == "*"
+    assert "DELETE" in pre.headers["access-control-allow-methods"]
+    assert {"Authorization", "If-Match"} <= set(pre.headers["access-control-allow-headers"].split(", "))
+    # no Origin: pkmnapi's exact header set; /api is not touched
+    v1.assert_headers(v1.get_rom(headers), {"Content-Type": "application/json", "ETag": ""})
+    assert "access-control-allow-origin" not in v1.client.get("/api/heartbeat", headers=origin).headers

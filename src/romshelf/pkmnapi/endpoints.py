@@ -25,6 +25,7 @@ from romshelf.core.errors import register_renderer
 from romshelf.core.routing import APIRouter
 from romshelf.core.storage import CHUNK
 from romshelf.pkmnapi import errors, service
+from romshelf.pkmnapi.cors import PkmnapiCorsMiddleware
 from romshelf.pkmnapi.errors import (
     JSON,
     AccessTokenForbidden,
@@ -62,8 +63,10 @@ RAW_ROM_BODY = {
 
 
 def setup(app: FastAPI) -> None:
-    """Called by create_app: /v1 errors in pkmnapi's shape; sweep leftovers at start-up."""
+    """Called by create_app: /v1 errors in pkmnapi's shape, pkmnapi's CORS on /v1, and a sweep
+    of leftovers at start-up."""
     register_renderer_once()
+    app.add_middleware(PkmnapiCorsMiddleware)
     app.state.startup_hooks.append(_sweep_at_startup)
 
 
