@@ -126,3 +126,37 @@ def test_refused_upload_adds_nothing_to_library(v1, gameboygame, make_gb_rom):
     r = v1.post_rom(b"", v1.auth(role="editor"), add_to_library="true")
     v1.assert_error(r, 400, "error_roms_invalid_rom", "Invalid ROM provided")
     assert count(v1.ctx, Rom) == 0
+
+
+def test_name_taken_by_a_row_without_file_is_skipped(v1, gameboygame, make_gb_rom):
+    stale = make_rom(v1.ctx, "gb", make_gb_rom(b"X", 0x8000, seed=8), fs_name="GAMEBOYGAME.gb")
+    v1.ctx.storages.library.delete("roms/gb/GAMEBOYGAME.gb")  # a row whose file went away
+    r = v1.post_rom(gameboygame, v1.auth(role="editor"), add_to_library="true")
+    assert r.status_code == 201, r.text
+    assert r.headers["x-romshelf-library-rom-id"] != str(stale.id)
+    assert v1.ctx.storages.library.exists("roms/gb/GAMEBOYGAME (b933af3d).gb")
+    assert not v1.ctx.storages.library.exists("roms/gb/GAMEBOYGAME.gb")
+
+
+def test_concurrent_adds_of_a_new_rom_make_one_library_rom(v1, users, gameboygame):
+    import threading
+
+    from romshelf.accounts.dependencies import authenticate_bearer
+    from romshelf.pkmnapi import service
+
+    principals = [authenticate_bearer(v1.ctx, users.token(users.make(f"ed{i}", role="editor"))) for i in range(3)]
+    received = [service.receive_bytes(v1.ctx, gameboygame) for _ in principals]
+    barrier = threading.Barrier(len(principals))
+    ids: list[int | None] = []
+
+    def upload(principal, item):
+        barrier.wait()
+        ids.append(service.store_rom(v1.ctx, principal, item, add_to_library=True).library_rom_id)
+
+    threads = [threading.Thread(target=upload, args=pair) for pair in zip(principals, received, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(ids) == 3 and len(set(ids)) == 1
+    assert count(v1.ctx, Rom) == 1 and [e.name for e in v1.ctx.storages.library.walk()] == ["GAMEBOYGAME.gb"]

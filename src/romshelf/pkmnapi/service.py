@@ -84,6 +84,7 @@ EMAIL_RE = re.compile(
 LIBRARY_PLATFORM = "gb"
 LIBRARY_FOLDER = "roms/gb"
 LIBRARY_EXTENSION = ".gb"
+LIBRARY_LOCK = "pkmnapi:library"
 
 
 def random_id(length: int) -> str:
@@ -409,11 +410,32 @@ def add_rom_to_library(ctx: AppContext, received: ReceivedRom) -> int:
     """Put a received Game Boy ROM into the shared /api library; return its ``roms.id``.
 
     A ROM with the same MD5 already on the Game Boy platform is reused. Otherwise the file is
-    written to ``roms/gb/<title>.gb`` (a name that is taken gets the MD5 prefix, then a counter)
-    and its Rom + RomFile rows are created with CRC32, MD5 and SHA-1, as a scan would.
+    written to ``roms/gb/<title>.gb`` (a name taken by a file or a row gets the MD5 prefix, then a
+    counter) and its Rom + RomFile rows are created with CRC32, MD5 and SHA-1, as a scan would.
+    One adder at a time (all replicas), so two uploads of a new ROM cannot both add it.
 
     Kept in one function on purpose: the library's own ingest service can replace its body.
     """
+    try:
+        with ctx.db.lock(LIBRARY_LOCK, timeout=LOCK_TIMEOUT):
+            return _add_rom_to_library(ctx, received)
+    except LockTimeout:
+        raise ServerBusy(headers={"Retry-After": "5"}) from None
+
+
+def _library_file_name(received: ReceivedRom) -> tuple[str, str]:
+    """(display name, file base name) for a ROM's header title; a title is one name: its
+    slashes are not folders, and it never starts with a dot (a hidden file)."""
+    display = received.name.replace("\x00", " ").strip()
+    try:
+        base = sanitize_filename(display.replace("/", "-").replace("\\", "-")).lstrip(". ") if display else ""
+    except UnsafePath:
+        base = ""
+    base = base[:200].rstrip() or f"pkmnapi-{received.md5[:8]}"
+    return display or base, base
+
+
+def _add_rom_to_library(ctx: AppContext, received: ReceivedRom) -> int:
     with ctx.db.read() as s:
         existing = s.scalar(
             sa.select(Rom.id)
@@ -422,19 +444,22 @@ def add_rom_to_library(ctx: AppContext, received: ReceivedRom) -> int:
             .order_by(Rom.id)
             .limit(1)
         )
-    if existing is not None:
-        return int(existing)
+        if existing is not None:
+            return int(existing)
+        display, base = _library_file_name(received)
+        candidates = [f"{base}{LIBRARY_EXTENSION}", f"{base} ({received.md5[:8]}){LIBRARY_EXTENSION}"]
+        candidates += [f"{base} ({received.md5[:8]}-{n}){LIBRARY_EXTENSION}" for n in range(2, 20)]
+        taken = set(
+            s.scalars(
+                sa.select(Rom.fs_name)
+                .join(Platform, Platform.id == Rom.platform_id)
+                .where(Platform.fs_slug == LIBRARY_PLATFORM, Rom.fs_name.in_(candidates))
+            )
+        )
     library = ctx.storages.library
-    display = received.name.replace("\x00", " ").strip()
-    try:
-        # a title is one name: its slashes are not folders; no leading dot (hidden file)
-        base = sanitize_filename(display.replace("/", "-").replace("\\", "-")).lstrip(". ") if display else ""
-    except UnsafePath:
-        base = ""
-    base = base[:200].rstrip() or f"pkmnapi-{received.md5[:8]}"
-    candidates = [f"{base}{LIBRARY_EXTENSION}", f"{base} ({received.md5[:8]}){LIBRARY_EXTENSION}"]
-    candidates += [f"{base} ({received.md5[:8]}-{n}){LIBRARY_EXTENSION}" for n in range(2, 20)]
     for fs_name in candidates:
+        if fs_name in taken:
+            continue
         key = f"{LIBRARY_FOLDER}/{fs_name}"
         try:
             stored = library.write(key, ctx.storages.assets.iter_bytes(received.key), overwrite=False)
@@ -448,7 +473,7 @@ def add_rom_to_library(ctx: AppContext, received: ReceivedRom) -> int:
                     fs_name=fs_name,
                     fs_path=LIBRARY_FOLDER,
                     fs_size_bytes=received.size,
-                    name=display or base,
+                    name=display,
                     crc_hash=received.crc32,
                     md5_hash=received.md5,
                     sha1_hash=received.sha1,
@@ -470,10 +495,20 @@ def add_rom_to_library(ctx: AppContext, received: ReceivedRom) -> int:
                 s.flush()
                 rom_id = rom.id
         except IntegrityError as e:
-            library.delete(key)
-            if is_unique_violation(e):  # a row with this name but no file: try the next name
-                continue
-            raise
+            if not is_unique_violation(e):
+                library.delete(key)
+                raise
+            # A scan registered the file we just created before we did: that row is this ROM.
+            with ctx.db.read() as s:
+                found = s.scalar(
+                    sa.select(Rom.id)
+                    .join(Platform, Platform.id == Rom.platform_id)
+                    .where(Platform.fs_slug == LIBRARY_PLATFORM, Rom.fs_name == fs_name)
+                )
+            if found is None:
+                library.delete(key)
+                raise
+            return int(found)
         except BaseException:
             library.delete(key)
             raise
