@@ -157,3 +157,108 @@ def test_malformed_requests_are_400(signup, raw, message):
 def test_oversized_body_is_400(signup):
     r = signup.client.post("/v1/access_tokens", content=b" " * (65 * 1024) + b"{}")
     assert r.status_code == 400 and r.json()["data"]["id"] == "error_access_tokens_invalid"
+
+
+# --- account deletion: POST /v1/access_tokens/delete, DELETE /v1/access_tokens ----------------------
+
+
+def delete_body(email: object, code: object = "1337") -> dict:
+    return {"data": {"type": "access_tokens", "attributes": {"code": code, "email_address": email}}}
+
+
+def request_code(v1, email, headers=None):
+    return v1.client.post("/v1/access_tokens/delete", json=body(email), headers=headers or {})
+
+
+def delete_account(v1, email, code="1337", headers=None):
+    return v1.client.request("DELETE", "/v1/access_tokens", json=delete_body(email, code), headers=headers or {})
+
+
+def past_cooldown(v1):
+    with v1.ctx.db.transaction() as s:
+        s.execute(sa.update(PkmnapiSignup).values(reissue_after=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+
+
+def test_post_access_token_delete_201(signup):
+    r = request_code(signup, "foo@bar.com")  # no such account
+    assert r.status_code == 201 and r.content == b'""'
+    signup.assert_headers(r, {"Content-Type": "application/json", "Location": "http://testserver/v1/access_tokens"})
+
+
+def test_post_access_token_delete_400(signup):
+    signup.assert_error(request_code(signup, "foo"), 400, "error_access_tokens_invalid", "Invalid email address: foo")
+
+
+def test_post_access_token_delete_403_authorization(signup):
+    r = request_code(signup, "foo@bar.com", {"Authorization": "Bearer foo"})
+    signup.assert_error(r, 403, "error_access_tokens_forbidden", FORBIDDEN)
+
+
+def test_delete_access_token_204(signup):
+    r = delete_account(signup, "foo@bar.com", "1337")
+    assert r.status_code == 204 and r.content == b""
+    signup.assert_headers(r, {})
+
+
+def test_delete_access_token_400(signup):
+    signup.assert_error(delete_account(signup, "foo"), 400, "error_access_tokens_invalid", "Invalid email address: foo")
+    r = signup.client.request("DELETE", "/v1/access_tokens", json=body("foo@bar.com"))  # no code
+    signup.assert_error(r, 400, "error_access_tokens_invalid", "Missing field: data.attributes.code (a string)")
+
+
+def test_delete_access_token_403_authorization(signup):
+    r = delete_account(signup, "foo@bar.com", headers={"Authorization": "Bearer foo"})
+    signup.assert_error(r, 403, "error_access_tokens_forbidden", FORBIDDEN)
+
+
+def test_account_deletion_flow(signup, gameboygame):
+    v1 = signup
+    token = post(v1, body("foo@bar.com")).json()
+    headers = {"Authorization": f"Bearer {token}"}
+    assert v1.post_rom(gameboygame, headers).status_code == 201
+    # the cooldown of a fresh token applies to deletion codes too
+    assert request_code(v1, "foo@bar.com").json()["data"]["id"] == "error_access_tokens_timeout"
+    past_cooldown(v1)
+    code = request_code(v1, "foo@bar.com").json()
+    assert re.fullmatch(r"[A-Za-z0-9]{64}", code)
+    # a wrong code is a 204 that deletes nothing
+    assert delete_account(v1, "foo@bar.com", "1337").status_code == 204
+    assert v1.get_rom(headers).status_code == 200 and count(v1.ctx, User) == 1
+    assert delete_account(v1, "FOO@bar.com", code).status_code == 204
+    assert count(v1.ctx, User) == 0 and count(v1.ctx, ClientToken) == 0 and count(v1.ctx, PkmnapiSignup) == 0
+    v1.assert_error(v1.get_rom(headers), 400, "error_access_tokens_invalid", "Invalid access token")
+    assert v1.stored_files() == []
+    # the address can sign up again
+    assert post(v1, body("foo@bar.com")).status_code == 201
+
+
+def test_deletion_code_is_single_use_and_expires(signup):
+    v1 = signup
+    assert post(v1, body("foo@bar.com")).status_code == 201
+    past_cooldown(v1)
+    code = request_code(v1, "foo@bar.com").json()
+    with v1.ctx.db.transaction() as s:
+        s.execute(
+            sa.update(PkmnapiSignup).values(delete_code_expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        )
+    assert delete_account(v1, "foo@bar.com", code).status_code == 204
+    assert count(v1.ctx, User) == 1
+    newer = request_code(v1, "foo@bar.com").json()
+    assert newer != code
+    assert delete_account(v1, "foo@bar.com", code).status_code == 204  # the old code is dead
+    assert count(v1.ctx, User) == 1
+    assert delete_account(v1, "foo@bar.com", newer).status_code == 204
+    assert count(v1.ctx, User) == 0
+
+
+def test_romshelf_accounts_cannot_be_deleted_through_v1(signup, users):
+    users.make("alice", email="alice@example.org")
+    r = request_code(signup, "alice@example.org")
+    assert r.status_code == 201 and r.json() == ""
+    assert delete_account(signup, "alice@example.org", "").status_code == 204
+    assert count(signup.ctx, User) == 1
+
+
+def test_deletion_routes_are_off_without_open_signup(v1):
+    for r in (request_code(v1, "foo@bar.com"), delete_account(v1, "foo@bar.com")):
+        assert r.status_code == 403 and r.json()["data"]["id"] == "error_access_tokens_forbidden"

@@ -20,7 +20,6 @@ NOT_FOUND = "The requested resource could not be found"
         ("PUT", "/v1/roms"),  # Rocket has no 405: a wrong method is "not found" too
         ("PATCH", "/v1/roms"),
         ("GET", "/v1/access_tokens"),
-        ("DELETE", "/v1/access_tokens"),
     ],
 )
 def test_unknown_route_or_method_is_pkmnapis_404(v1, method, path):

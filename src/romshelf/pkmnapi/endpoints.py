@@ -1,4 +1,5 @@
-"""HTTP surface of the pkmnapi workspace: /v1/roms, /v1/access_tokens and /status.
+"""HTTP surface of the pkmnapi workspace: /v1/roms, /v1/access_tokens (+ account deletion) and
+/status.
 
 Responses are byte-exact with pkmnapi's: compact JSON in pkmnapi's key order, the same statuses,
 and exactly pkmnapi's headers (``Content-Type``, ``ETag``, ``Location``; ``Server`` is stamped by
@@ -226,8 +227,8 @@ def delete_rom(request: Request) -> Response:
 # --- /v1/access_tokens ---------------------------------------------------------------------------------
 
 
-def parse_access_token_request(raw: bytes) -> str:
-    """The email address of ``{"data":{"type":"access_tokens","attributes":{"email_address":...}}}``."""
+def parse_access_token_request(raw: bytes, fields: tuple[str, ...] = ("email_address",)) -> dict[str, str]:
+    """The string ``fields`` of ``{"data":{"type":"access_tokens","attributes":{...}}}``."""
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -240,17 +241,18 @@ def parse_access_token_request(raw: bytes) -> str:
     attributes = data.get("attributes")
     if not isinstance(attributes, dict):
         raise AccessTokenInvalid("Missing field: data.attributes")
-    email = attributes.get("email_address")
-    if not isinstance(email, str):
-        raise AccessTokenInvalid("Missing field: data.attributes.email_address (a string)")
-    return email
+    values = {}
+    for name in fields:
+        value = attributes.get(name)
+        if not isinstance(value, str):
+            raise AccessTokenInvalid(f"Missing field: data.attributes.{name} (a string)")
+        values[name] = value
+    return values
 
 
-@router.post("/v1/access_tokens", status_code=201, response_class=Response, summary="Get a /v1 access token")
-async def post_access_token(request: Request) -> Response:
-    """Open sign-up: a client API token for the email address, returned as a JSON string (romshelf
-    sends no email). Off unless ``ROMSHELF_V1_OPEN_SIGNUP=true``; romshelf users get their token
-    from ``POST /api/client-tokens`` instead."""
+async def access_token_request(request: Request, fields: tuple[str, ...] = ("email_address",)) -> dict[str, str]:
+    """The checks every /v1/access_tokens route makes, in pkmnapi's order: no Bearer header
+    (403), open sign-up enabled (romshelf's 403), then a well-formed JSON:API body (400)."""
     ctx = get_ctx(request)
     header = request.headers.get("authorization")
     if header is not None and header[: len(BEARER)].lower() == BEARER:
@@ -265,14 +267,47 @@ async def post_access_token(request: Request) -> Response:
         raw += chunk
         if len(raw) > MAX_JSON_BODY:
             raise AccessTokenInvalid(f"Request body is larger than {MAX_JSON_BODY} bytes")
-    email = parse_access_token_request(bytes(raw))
-    token = await run_in_threadpool(service.issue_access_token, ctx, email)
+    return parse_access_token_request(bytes(raw), fields)
+
+
+def created_json_string(request: Request, value: str) -> Response:
     return Response(
-        dumps(token),
+        dumps(value),
         status_code=201,
         media_type=JSON,
         headers={"Location": f"{base_url(request)}/v1/access_tokens"},
     )
+
+
+@router.post("/v1/access_tokens", status_code=201, response_class=Response, summary="Get a /v1 access token")
+async def post_access_token(request: Request) -> Response:
+    """Open sign-up: a client API token for the email address, returned as a JSON string (romshelf
+    sends no email). Off unless ``ROMSHELF_V1_OPEN_SIGNUP=true``; romshelf users get their token
+    from ``POST /api/client-tokens`` instead. A new token for the same address is refused for 10
+    minutes, and revokes the previous one."""
+    fields = await access_token_request(request)
+    token = await run_in_threadpool(service.issue_access_token, get_ctx(request), fields["email_address"])
+    return created_json_string(request, token)
+
+
+@router.post(
+    "/v1/access_tokens/delete", status_code=201, response_class=Response, summary="Get an account deletion code"
+)
+async def post_access_token_delete(request: Request) -> Response:
+    """A one-time code (JSON string, valid for an hour) for ``DELETE /v1/access_tokens``; ``""``
+    for an address without a /v1 account. Only accounts made by /v1 sign-up can be deleted here."""
+    fields = await access_token_request(request)
+    code = await run_in_threadpool(service.request_account_deletion, get_ctx(request), fields["email_address"])
+    return created_json_string(request, code)
+
+
+@router.delete("/v1/access_tokens", status_code=204, response_class=Response, summary="Delete a /v1 account")
+async def delete_access_token(request: Request) -> Response:
+    """Delete the /v1 account of ``email_address`` with its deletion ``code``. 204 whether or not
+    the code matched, as in pkmnapi."""
+    fields = await access_token_request(request, ("code", "email_address"))
+    await run_in_threadpool(service.delete_account, get_ctx(request), fields["email_address"], fields["code"])
+    return Response(status_code=204)
 
 
 # --- /status ---------------------------------------------------------------------------------------------

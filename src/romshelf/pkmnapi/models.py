@@ -7,7 +7,7 @@
 - ``pkmnapi_roms``: a user's workspace ROM (pkmnapi's ``roms`` row + ``users.rom_id``). The unique
   ``user_id`` is what makes "one ROM per user" hold under concurrent uploads.
 - ``pkmnapi_signups``: users created by ``POST /v1/access_tokens`` (open sign-up), with the
-  client token issued to them and the re-issue cooldown.
+  client token issued to them, the re-issue cooldown and a pending account deletion code.
 """
 
 from __future__ import annotations
@@ -61,3 +61,6 @@ class PkmnapiSignup(Base):
     )
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     reissue_after: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # POST /v1/access_tokens/delete: SHA-256 of the one-time account deletion code
+    delete_code_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    delete_code_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import hmac
 import logging
 import math
 import re
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from romshelf.accounts.dependencies import Principal
 from romshelf.accounts.models import ClientToken, User
@@ -74,6 +76,8 @@ SIGNUP_COOLDOWN = dt.timedelta(seconds=600)  # pkmnapi's re-issue cooldown
 SIGNUP_TOKEN_NAME = "pkmnapi /v1 access token"
 SIGNUP_TOKEN_SCOPES = (Scope.ME_READ.value,)  # /v1 needs no /api scope; a token needs one
 SIGNUP_TOKEN_LENGTH = 64  # like pkmnapi's tokens: the JSON body is exactly 66 bytes
+DELETE_CODE_LENGTH = 64
+DELETE_CODE_TTL = dt.timedelta(hours=1)
 UNUSABLE_PASSWORD = "!pkmnapi-signup"  # not an argon2 hash: password login is impossible
 EMAIL_RE = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+=?^_`{|}~-]{1,64}"
@@ -526,6 +530,17 @@ def validate_email(email: str) -> str:
     return email.lower()
 
 
+def _check_cooldown(signup: PkmnapiSignup, now: dt.datetime) -> None:
+    """pkmnapi's "Please try again in N seconds" while the last token is younger than the cooldown."""
+    remaining = (to_utc(signup.reissue_after) - now).total_seconds()
+    if remaining >= 0:
+        raise AccessTokenTimeout(max(1, math.ceil(remaining)))
+
+
+def _signup_for_update(s: Session, address: str) -> PkmnapiSignup | None:
+    return s.scalar(sa.select(PkmnapiSignup).where(PkmnapiSignup.email == address).with_for_update())
+
+
 def issue_access_token(ctx: AppContext, email: str) -> str:
     """Create (or, after the cooldown, re-issue) the client token of the /v1 account for ``email``.
 
@@ -540,11 +555,9 @@ def issue_access_token(ctx: AppContext, email: str) -> str:
     raw = CLIENT_TOKEN_PREFIX + random_id(SIGNUP_TOKEN_LENGTH - len(CLIENT_TOKEN_PREFIX))
     try:
         with ctx.db.transaction() as s:
-            signup = s.scalar(sa.select(PkmnapiSignup).where(PkmnapiSignup.email == address).with_for_update())
+            signup = _signup_for_update(s, address)
             if signup is not None:
-                remaining = (to_utc(signup.reissue_after) - now).total_seconds()
-                if remaining >= 0:
-                    raise AccessTokenTimeout(max(1, math.ceil(remaining)))
+                _check_cooldown(signup, now)
                 user = s.get(User, signup.user_id)
                 if user is None or not user.enabled:
                     raise AccessTokenForbidden("This account is disabled")
@@ -581,3 +594,52 @@ def issue_access_token(ctx: AppContext, email: str) -> str:
             raise AccessTokenTimeout(int(SIGNUP_COOLDOWN.total_seconds())) from None
         raise
     return raw
+
+
+def request_account_deletion(ctx: AppContext, email: str) -> str:
+    """A one-time code that deletes the /v1 account of ``email`` (``DELETE /v1/access_tokens``).
+
+    Same checks as issuing a token, cooldown included. An address without a /v1 account (unknown,
+    or a romshelf account made any other way) gets ``""``, as pkmnapi answers for unknown
+    addresses: the code is only ever for accounts open sign-up created. Valid for an hour; only
+    its SHA-256 is kept.
+    """
+    address = validate_email(email)
+    now = utcnow()
+    code = random_id(DELETE_CODE_LENGTH)
+    with ctx.db.transaction() as s:
+        signup = _signup_for_update(s, address)
+        if signup is None:
+            return ""
+        _check_cooldown(signup, now)
+        signup.delete_code_hash = sha256_hex(code)
+        signup.delete_code_expires_at = now + DELETE_CODE_TTL
+    return code
+
+
+def delete_account(ctx: AppContext, email: str, code: str) -> bool:
+    """Delete the /v1 account of ``email`` if ``code`` is its pending deletion code: the romshelf
+    user goes with its tokens and workspace ROM (and the ROM's bytes if nobody else uses them).
+    A wrong code, or an unknown address, deletes nothing (pkmnapi deleted the user's patches even
+    then) and is not an error, as in pkmnapi. True if an account was deleted."""
+    address = validate_email(email)
+    now = utcnow()
+    with ctx.db.transaction() as s:
+        signup = _signup_for_update(s, address)
+        if (
+            signup is None
+            or signup.delete_code_hash is None
+            or signup.delete_code_expires_at is None
+            or to_utc(signup.delete_code_expires_at) <= now
+            or not hmac.compare_digest(sha256_hex(code), signup.delete_code_hash)
+        ):
+            return False
+        sha256 = s.scalar(sa.select(PkmnapiRom.rom_data_sha256).where(PkmnapiRom.user_id == signup.user_id))
+        # The database cascades to the user's tokens, workspace ROM, sign-up row, saves...
+        s.execute(sa.delete(User).where(User.id == signup.user_id))
+    if sha256 is not None:
+        try:
+            release_rom_data(ctx, sha256)
+        except ServerBusy:
+            log.warning("pkmnapi rom data %s not released (lock busy); the sweep will remove it", sha256)
+    return True

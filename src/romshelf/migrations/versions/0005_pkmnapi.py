@@ -71,6 +71,8 @@ def upgrade() -> None:
         sa.Column("client_token_id", sa.Integer(), nullable=True),
         sa.Column("issued_at", romshelf.core.db.UTCDateTime(), nullable=False),
         sa.Column("reissue_after", romshelf.core.db.UTCDateTime(), nullable=False),
+        sa.Column("delete_code_hash", sa.String(length=64), nullable=True),
+        sa.Column("delete_code_expires_at", romshelf.core.db.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_pkmnapi_signups_user_id_users"), ondelete="CASCADE"
         ),
