@@ -71,14 +71,15 @@ def setup(app: FastAPI) -> None:
     app.state.startup_hooks.append(_sweep_at_startup)
 
 
+_registered = False
+
+
 def register_renderer_once() -> None:
+    """The renderer list is process-wide; create_app may run many times (tests, workers)."""
     global _registered
     if not _registered:
         register_renderer("/v1", errors.render)
         _registered = True
-
-
-_registered = False
 
 
 def _sweep_at_startup(ctx: AppContext) -> None:
