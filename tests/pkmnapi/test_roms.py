@@ -410,8 +410,11 @@ def test_sweep_removes_stale_incoming_and_orphan_files_only(v1, gameboygame, mak
     old = time.time() - 7200
     os.utime(assets.local_path("pkmnapi/incoming/stale"), (old, old))
     assets.write("pkmnapi/incoming/fresh", b"y")  # an upload in progress
+    crashed = assets.local_path("pkmnapi/incoming") / ".romshelf-tmp-crashed"  # a writer killed mid-write
+    crashed.write_bytes(b"partial")
+    os.utime(crashed, (old, old))
     assets.write("pkmnapi/rom_data/" + "f" * 64, b"z")  # a crash between placing and the row
     report = service.sweep(v1.ctx)
-    assert (report.incoming, report.rom_data, report.files) == (1, 0, 1)
-    assert v1.stored_files() == ["pkmnapi/incoming/fresh", kept]
+    assert (report.incoming, report.rom_data, report.files) == (2, 0, 1)
+    assert v1.stored_files() == ["pkmnapi/incoming/fresh", kept] and not crashed.exists()
     assert v1.get_rom(headers).status_code == 200

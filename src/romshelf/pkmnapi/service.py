@@ -387,6 +387,9 @@ def sweep(ctx: AppContext, *, incoming_older_than: float = 3600.0) -> SweepRepor
     for entry in list(assets.list(INCOMING_PREFIX)):
         if not entry.is_dir and entry.mtime < cutoff:
             report.incoming += assets.delete(entry.key)
+    cleanup_temp_files = getattr(assets, "cleanup_temp_files", None)  # a writer's own temp files
+    if cleanup_temp_files is not None and assets.exists("pkmnapi"):
+        report.incoming += cleanup_temp_files("pkmnapi", older_than=incoming_older_than)
     with _rom_data_lock(ctx):
         with ctx.db.transaction() as s:
             unused = list(
