@@ -6,6 +6,7 @@ from romshelf.core.db import Base
 from romshelf.core.jobs import Job
 from romshelf.devices.models import Device
 from romshelf.library.models import UploadChunk, UploadSession
+from romshelf.pkmnapi.models import PkmnapiRom, PkmnapiRomData, PkmnapiSignup
 from romshelf.platforms.models import Platform
 from romshelf.roms.models import Rom, RomFile, RomUser
 from romshelf.saves.models import DeviceSaveSync, Save, Screenshot, State
@@ -20,6 +21,9 @@ __all__ = [
     "Device",
     "DeviceSaveSync",
     "Job",
+    "PkmnapiRom",
+    "PkmnapiRomData",
+    "PkmnapiSignup",
     "Platform",
     "RefreshToken",
     "Rom",
