@@ -110,6 +110,15 @@ async def upload_chunk(
     except PayloadTooLarge:
         writer.abort()
         raise PayloadTooLarge("Chunk exceeds maximum allowed size") from None
+    except FileNotFoundError:
+        writer.abort()  # the session was canceled (its folder removed) while the chunk streamed
+        raise NotFound("Upload session not found or expired") from None
+    except OSError as e:
+        writer.abort()
+        full = service.disk_full(e)
+        if full is not None:
+            raise full from None
+        raise
     except BaseException:
         writer.abort()
         raise

@@ -8,6 +8,7 @@ Rom/RomFile rows exist when the call returns - no scan needed.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import uuid
@@ -21,7 +22,7 @@ from sqlalchemy.orm import selectinload
 
 from romshelf.core.context import AppContext
 from romshelf.core.db import is_unique_violation
-from romshelf.core.errors import BadRequest, Conflict
+from romshelf.core.errors import AppError, BadRequest, Conflict
 from romshelf.core.hashing import READ_SIZE
 from romshelf.core.jobs import Job, jobs_of
 from romshelf.core.paths import check_plain_filename
@@ -48,7 +49,21 @@ from romshelf.roms.models import Rom
 Source = bytes | BinaryIO | Iterable[bytes] | Path
 FolderSource = Mapping[str, bytes | BinaryIO | Path]
 
-SCAN_JOB = "scan"  # romshelf.library.tasks.SCAN
+SCAN_JOB = "scan"
+
+
+class InsufficientStorage(AppError):
+    status_code = 507
+
+    def default_detail(self) -> str:
+        return "Not enough free disk space"
+
+
+def disk_full(e: OSError) -> AppError | None:
+    """507 for a full disk (or quota), None for any other OS error."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientStorage("Not enough free disk space to store the file")
+    return None  # romshelf.library.tasks.SCAN
 
 
 # --- ingest -----------------------------------------------------------------------------------
@@ -245,6 +260,12 @@ def _write_file(
             stored = writer.commit()
         except FileExists:
             raise BadRequest(f"File {name} already exists") from None
+    except OSError as e:
+        writer.abort()
+        full = disk_full(e)
+        if full is not None:
+            raise full from None
+        raise
     except BaseException:
         writer.abort()
         raise

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from romshelf.core.context import AppContext
-from romshelf.core.errors import AppError, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
+from romshelf.core.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
 from romshelf.core.hashing import ConcatReader
 from romshelf.core.timeutil import utcnow
 from romshelf.library import service
@@ -39,8 +39,7 @@ UPLOADS_DIR = "uploads"
 ORPHAN_AFTER = dt.timedelta(hours=1)
 
 
-class InsufficientStorage(AppError):
-    status_code = 507
+InsufficientStorage = service.InsufficientStorage
 
 
 def chunk_key(upload_id: str, index: int) -> str:
