@@ -69,11 +69,14 @@ def scan(
             def on_progress(p: dict[str, Any]) -> None:
                 # The bar, size, speed and ETA follow bytes read; files done/total are in the text.
                 bt = p.get("bytes_total") or 0
+                done = p.get("bytes_done", 0)
+                if not bt and p.get("phase") == "done":
+                    bt = done = 1  # nothing needed reading: show a full bar, not an unknown one
                 state.update(p)
                 bar.update(
                     files,
                     total=bt or None,
-                    completed=p.get("bytes_done", 0),
+                    completed=done,
                     phase=p.get("phase", ""),
                     where=f"{p.get('platform', '')} {p.get('files_done', 0)}/{p.get('files_total', 0)} files",
                 )
