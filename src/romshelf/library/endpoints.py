@@ -161,9 +161,7 @@ async def upload_rom(
     is_multipart = content_type == b"multipart/form-data"
     if length is not None and length > limit and not is_multipart:
         raise PayloadTooLarge(f"File exceeds the maximum allowed size of {limit} bytes; use the chunked upload")
-    with ctx.db.read() as s:
-        platform = s.get(Platform, x_upload_platform)
-        fs_slug = platform.fs_slug if platform else None
+    fs_slug = await run_in_threadpool(_platform_fs_slug, ctx, x_upload_platform)
     if fs_slug is None:
         raise BadRequest("Platform not found")
     boundary = params.get(b"boundary")
@@ -177,6 +175,12 @@ async def upload_rom(
     size = None if is_multipart else length
     rom = await run_in_threadpool(service.ingest, ctx, fs_slug, body, name, size=size, max_bytes=limit)
     return UploadedRom.model_validate(rom)
+
+
+def _platform_fs_slug(ctx: AppContext, platform_id: int) -> str | None:
+    with ctx.db.read() as s:
+        platform = s.get(Platform, platform_id)
+        return platform.fs_slug if platform else None
 
 
 def _content_length(request: Request) -> int | None:
