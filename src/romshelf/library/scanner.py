@@ -68,10 +68,10 @@ class DbFile:
     file_name: str
     size: int
     mtime: float | None
-    crc: str
-    md5: str
-    sha1: str
     missing: bool
+    crc: str = ""  # hashes: loaded by load_details() for the ROMs that need them
+    md5: str = ""
+    sha1: str = ""
 
     @property
     def key(self) -> str:
@@ -84,13 +84,14 @@ class DbRom:
     fs_name: str
     fs_path: str
     missing: bool
-    crc: str
-    md5: str
-    sha1: str
-    name: str
-    fs_name_no_tags: str
-    name_sort_key: str
     files: dict[str, DbFile] = field(default_factory=dict)
+    detailed: bool = False  # the fields below are loaded (load_details)
+    crc: str = ""
+    md5: str = ""
+    sha1: str = ""
+    name: str = ""
+    fs_name_no_tags: str = ""
+    name_sort_key: str = ""
 
     @property
     def hash_key(self) -> tuple[str, str, str] | None:
@@ -98,48 +99,78 @@ class DbRom:
 
 
 def load_platform_state(session: Session, platform_id: int, fs_name: str | None = None) -> dict[str, DbRom]:
-    """Every ROM of a platform (or the one named ``fs_name``) with its files, by fs_name: two
-    queries returning tuples, no ORM objects."""
-    rom_filter = [Rom.platform_id == platform_id]
+    """Every ROM of a platform (or the one named ``fs_name``) with its files, by fs_name.
+
+    What an incremental rescan compares - names, sizes, mtimes, flags - in one query returning
+    tuples (no ORM objects). It is lean on purpose: a single-file ROM's file has the ROM's folder
+    and name, so those come back as NULL (cheap to transfer and parse, which matters with a
+    pure-Python driver); hashes and names are loaded later for the few ROMs that changed or
+    vanished (:func:`load_details`).
+    """
+    where = [Rom.platform_id == platform_id]
     if fs_name is not None:
-        rom_filter.append(Rom.fs_name == fs_name)
-    roms: dict[int, DbRom] = {}
-    for row in session.execute(
+        where.append(Rom.fs_name == fs_name)
+    same_path = RomFile.file_path == Rom.fs_path
+    same_name = RomFile.file_name == Rom.fs_name
+    q = (
         sa.select(
             Rom.id,
             Rom.fs_name,
             Rom.fs_path,
             Rom.missing_from_fs,
-            Rom.crc_hash,
-            Rom.md5_hash,
-            Rom.sha1_hash,
-            Rom.name,
-            Rom.fs_name_no_tags,
-            Rom.name_sort_key,
-        ).where(*rom_filter)
-    ):
-        roms[row[0]] = DbRom(*row)
-    for row in session.execute(
-        sa.select(
             RomFile.id,
-            RomFile.rom_id,
-            RomFile.file_path,
-            RomFile.file_name,
+            sa.case((same_path, sa.null()), else_=RomFile.file_path),
+            sa.case((same_name, sa.null()), else_=RomFile.file_name),
             RomFile.file_size_bytes,
             RomFile.last_modified,
-            RomFile.crc_hash,
-            RomFile.md5_hash,
-            RomFile.sha1_hash,
             RomFile.missing_from_fs,
         )
-        .join(Rom, Rom.id == RomFile.rom_id)
-        .where(*rom_filter)
-    ):
-        f = DbFile(*row)
-        rom = roms.get(f.rom_id)
-        if rom is not None:
+        .outerjoin(RomFile, RomFile.rom_id == Rom.id)
+        .where(*where)
+    )
+    roms: dict[int, DbRom] = {}
+    for rid, name, path, missing, fid, fpath, fname, size, mtime, fmissing in session.execute(q):
+        rom = roms.get(rid)
+        if rom is None:
+            rom = roms[rid] = DbRom(rid, name, path, bool(missing))
+        if fid is not None:
+            f = DbFile(
+                fid,
+                rid,
+                path if fpath is None else fpath,
+                name if fname is None else fname,
+                size,
+                mtime,
+                bool(fmissing),
+            )
             rom.files[f.key] = f
     return {r.fs_name: r for r in roms.values()}
+
+
+def load_details(session: Session, roms: Iterable[DbRom]) -> None:
+    """Fill in hashes and names of these ROMs and the hashes of their files (rename detection,
+    re-associating files by content), a few hundred ids per query."""
+    todo = {r.id: r for r in roms if not r.detailed}
+    ids = list(todo)
+    for i in range(0, len(ids), 500):
+        part = ids[i : i + 500]
+        for rid, crc, md5, sha1, name, no_tags, sort_key in session.execute(
+            sa.select(
+                Rom.id, Rom.crc_hash, Rom.md5_hash, Rom.sha1_hash, Rom.name, Rom.fs_name_no_tags, Rom.name_sort_key
+            ).where(Rom.id.in_(part))
+        ):
+            r = todo[rid]
+            r.crc, r.md5, r.sha1, r.name, r.fs_name_no_tags, r.name_sort_key = crc, md5, sha1, name, no_tags, sort_key
+            r.detailed = True
+        by_id = {f.id: f for rid in part for f in todo[rid].files.values()}
+        if not by_id:
+            continue
+        for fid, crc, md5, sha1 in session.execute(
+            sa.select(RomFile.id, RomFile.crc_hash, RomFile.md5_hash, RomFile.sha1_hash).where(RomFile.rom_id.in_(part))
+        ):
+            f = by_id.get(fid)
+            if f is not None:
+                f.crc, f.md5, f.sha1 = crc, md5, sha1
 
 
 def _same_stat(fs: FsFile, db: DbFile) -> bool:
@@ -289,10 +320,16 @@ def update_rom(changes: Changes, db: DbRom, result: RomResult, now: Any, *, rena
 _EMPTY_JSON_COLUMNS = (*METADATA_BLOBS, "path_screenshots", "url_screenshots")
 
 
-def _rom_insert() -> sa.Insert:
+def _rom_insert(dialect: str) -> sa.Insert:
     values: dict[str, Any] = {}
     for col in _EMPTY_JSON_COLUMNS:
-        values[col] = sa.literal_column("'[]'" if col.endswith("screenshots") else "'{}'")
+        empty = "[]" if col.endswith("screenshots") else "{}"
+        if dialect == "mysql":
+            # PyMySQL batches an executemany into one multi-row INSERT only when every value is a
+            # placeholder: bind the empty JSON as a plain string (MariaDB's JSON is text).
+            values[col] = sa.bindparam(f"empty_{col}", empty, type_=sa.String())
+        else:
+            values[col] = sa.literal_column(f"'{empty}'")
     return Rom.__table__.insert().values(**values)  # type: ignore[attr-defined, no-any-return]
 
 
@@ -305,7 +342,7 @@ def flush(session: Session, changes: Changes) -> dict[str, int]:
     ids: dict[str, int] = {}
     conn = session.connection()
     if changes.new_roms:
-        conn.execute(_rom_insert(), [r for r, _ in changes.new_roms])
+        conn.execute(_rom_insert(conn.dialect.name), [r for r, _ in changes.new_roms])
         names = [r["fs_name"] for r, _ in changes.new_roms]
         for i in range(0, len(names), 500):
             part = names[i : i + 500]
@@ -609,6 +646,10 @@ class Scanner:
             for f in db.files.values():
                 if f.missing:
                     changes.file_updates.append({"id": f.id, "missing_from_fs": False, "updated_at": now})
+        need = [*plan.vanished, *(w.db for w in plan.work if w.db is not None)]
+        if need:
+            with self.ctx.db.read() as s:
+                load_details(s, need)
         # Vanished ROMs with hashes may be the old names of new files (renames).
         by_hash: dict[tuple[str, str, str], list[DbRom]] = {}
         for db in plan.vanished:

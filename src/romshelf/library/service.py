@@ -36,6 +36,7 @@ from romshelf.library.scanner import (
     Changes,
     file_row,
     flush,
+    load_details,
     load_platform_state,
     new_rom_row,
     scan_is_running,
@@ -159,6 +160,8 @@ def record_rom(ctx: AppContext, platform_id: int, result: RomResult) -> int:
         now = utcnow()
         with ctx.db.read() as s:
             existing = load_platform_state(s, platform_id, fs_name).get(fs_name)
+            if existing is not None:
+                load_details(s, [existing])
         changes = Changes(platform_id)
         if existing is None:
             files = [{**file_row(fr, now), "created_at": now} for fr in result.files]
