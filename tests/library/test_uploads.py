@@ -120,14 +120,14 @@ def test_size_mismatch(client, ctx, editor, gb):
 
 def test_oversize_chunk(client, ctx, editor, gb):
     upload_id = start(client, editor, gb.id, "Game.gb", 11, 2).json()["upload_id"]
-    r = put(client, editor, upload_id, 0, b"ABCDEFG")  # 7 > ceil(11 / 2)
+    r = put(client, editor, upload_id, 0, b"ABCDEFGHIJK")  # 11: leaves nothing for the other chunk
     assert r.status_code == 413
     assert r.json()["detail"] == "Chunk exceeds maximum allowed size"
     # without Content-Length (streamed), the limit holds while writing
     r = client.put(
         f"/api/roms/upload/{upload_id}",
         headers={**editor, "x-chunk-index": "0"},
-        content=iter([b"ABC", b"DEF", b"G"]),
+        content=iter([b"ABCD", b"EFGH", b"IJK"]),
     )
     assert r.status_code == 413 and r.json()["detail"] == "Chunk exceeds maximum allowed size"
     ctx.settings.upload_max_chunk_bytes = 4
@@ -135,6 +135,16 @@ def test_oversize_chunk(client, ctx, editor, gb):
     assert r.status_code == 413 and r.json()["detail"] == "Chunk size exceeds server maximum"
     files, sessions, chunks = leftovers(ctx)
     assert files == [] and sessions == 1 and chunks == 0
+
+
+def test_uneven_chunks_like_romm_web_ui(client, ctx, editor, gb):
+    """RomM's web UI sends fixed-size chunks and a short last one: 10 + 10 + 5 in 3 chunks."""
+    data = random_bytes(25, seed=9)
+    upload_id = start(client, editor, gb.id, "Uneven.gb", 25, 3).json()["upload_id"]
+    for i, part in enumerate((data[:10], data[10:20], data[20:])):
+        assert put(client, editor, upload_id, i, part).status_code == 200
+    assert client.post(f"/api/roms/upload/{upload_id}/complete", headers=editor).status_code == 201
+    assert (ctx.settings.library_path / "roms/gb/Uneven.gb").read_bytes() == data
 
 
 def test_chunk_plan_over_server_maximum(client, ctx, editor, gb):

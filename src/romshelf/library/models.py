@@ -24,7 +24,7 @@ class UploadSession(TimestampMixin, Base):
     file_name: Mapped[str] = mapped_column(sa.String(450))
     total_size: Mapped[int] = mapped_column(sa.BigInteger)
     total_chunks: Mapped[int] = mapped_column()
-    chunk_size: Mapped[int] = mapped_column(sa.BigInteger)  # largest chunk allowed: ceil(total / chunks)
+    chunk_size: Mapped[int] = mapped_column(sa.BigInteger)  # largest chunk allowed for this upload
     status: Mapped[str] = mapped_column(sa.String(20), default=UPLOAD_OPEN)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
 

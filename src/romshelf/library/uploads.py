@@ -104,13 +104,17 @@ def start(
         raise BadRequest("x-upload-total-size and x-upload-total-chunks must be at least 1")
     if total_chunks > total_size:
         raise BadRequest("x-upload-total-chunks cannot be larger than x-upload-total-size")
-    chunk_size = math.ceil(total_size / total_chunks)
     limit = ctx.settings.upload_max_chunk_bytes
-    if chunk_size > limit:
+    smallest = math.ceil(total_size / total_chunks)  # the largest chunk when all are equal
+    if smallest > limit:
         raise BadRequest(
-            f"Chunks of {chunk_size} bytes exceed the server maximum of {limit} bytes; "
+            f"Chunks of {smallest} bytes exceed the server maximum of {limit} bytes; "
             f"use at least {math.ceil(total_size / limit)} chunks"
         )
+    # Clients pick their own chunk size (RomM's web UI sends 10 MiB chunks and a smaller last
+    # one), so a chunk may be anything up to the server maximum that leaves at least one byte
+    # for each other chunk; complete checks they add up to the total.
+    chunk_size = min(limit, total_size - (total_chunks - 1))
     with ctx.db.read() as s:
         platform = s.get(Platform, platform_id)
         if platform is None:
