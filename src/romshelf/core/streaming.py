@@ -367,7 +367,15 @@ class RangedResponse(Response):
         self.init_headers(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        try:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            await self._respond(scope, receive, send)
+        finally:
+            if self.background is not None:
+                with anyio.CancelScope(shield=True):
+                    await self.background()
+
+    async def _respond(self, scope: Scope, receive: Receive, send: Send) -> None:
         error: Exception | None = None
         if self.head or all(length == 0 and not prefix for prefix, _s, length in self._plan):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -392,8 +400,6 @@ class RangedResponse(Response):
                 # Headers are gone: the only honest thing left is to cut the connection short.
                 log.warning("download aborted: %s", error)
                 raise error
-        if self.background is not None:
-            await self.background()
 
     async def _stream(self, send: Send) -> None:
         reader = await anyio.to_thread.run_sync(self.source.open)
@@ -432,7 +438,10 @@ def serve(
 
     ``headers`` are the request's (lower-case names, as Starlette gives them).
     """
-    common: dict[str, str] = {"Accept-Ranges": "bytes", "Cache-Control": "private, no-cache"}
+    ranged = method in ("GET", "HEAD")  # Range is defined for GET only (and HEAD mirrors GET)
+    common: dict[str, str] = {"Cache-Control": "private, no-cache"}
+    if ranged:
+        common["Accept-Ranges"] = "bytes"
     if etag:
         common["ETag"] = etag
     if last_modified is not None:
@@ -451,7 +460,7 @@ def serve(
         )
     common["Content-Disposition"] = content_disposition(clean_header_name(filename), disposition)
     parts = None
-    if "range" in headers and if_range_allows(headers, etag, last_modified):
+    if ranged and "range" in headers and if_range_allows(headers, etag, last_modified):
         parts = parse_range(headers.get("range"), source.size)
         if parts is not None and not parts:
             return Response(
