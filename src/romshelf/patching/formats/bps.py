@@ -3,25 +3,28 @@ until the 12-byte footer (CRC32 of source, target, patch). Each action is a numb
 two bits pick SourceRead / TargetRead / SourceCopy / TargetCopy and whose rest is length - 1;
 the copies carry a signed relative offset.
 
-The source, the patch and the output are memory-mapped (the output file is created at its final
-size first): copies are memmoves between maps, nothing is held twice in memory, and every
-offset is checked before it is used, so a hostile patch fails with a message instead of
-reading or writing out of bounds. The patch's own CRC32 is checked first; the source and target
-CRC32s decide ``validated``."""
+The output is produced front to back, so it is written sequentially through a 4 MiB buffer
+(its CRC32 computed on the way); source bytes are ``pread`` from the ROM in pieces of at most
+1 MiB; TargetCopy reads back from the buffer or the file. Memory stays at a few MiB whatever
+the ROM size (the patch itself is memory-mapped). Every offset is checked before it is used, so
+a hostile patch fails with a message instead of reading or writing out of bounds. The patch's
+own CRC32 is checked first; the source and target CRC32s decide ``validated``."""
 
 from __future__ import annotations
 
-import mmap
+import os
 import zlib
 from pathlib import Path
 
-from romshelf.patching.binio import MappedFile, PatchError, PatchResult, human
+from romshelf.patching.binio import MappedFile, PatchError, PatchResult, file_crc32, human
 
 CHUNK = 1024 * 1024
+BUFFER = 4 * CHUNK
+PATTERN_MAX = 4096
 
 
 def apply(rom: Path, patch: Path, out: Path, max_bytes: int) -> PatchResult:
-    with MappedFile(patch) as pm, MappedFile(rom) as sm:
+    with MappedFile(patch) as pm, open(rom, "rb") as sf:
         p = pm.view
         size = pm.size
         if size < 4 + 3 + 12 or bytes(p[:4]) != b"BPS1":
@@ -60,24 +63,15 @@ def apply(rom: Path, patch: Path, out: Path, max_bytes: int) -> PatchResult:
         description = bytes(p[pos : pos + min(meta_size, 4096)]).decode("utf-8", "replace")
         pos += meta_size
 
-        src = sm.view
-        have_src = sm.size
-        with open(out, "w+b") as fo:
-            fo.truncate(tgt_size)
-            om = mmap.mmap(fo.fileno(), tgt_size) if tgt_size else None
-            o = memoryview(om) if om is not None else memoryview(bytearray())
-            try:
-                written = _run(p, pos, end, src, have_src, o, tgt_size)
-                if written != tgt_size:
-                    raise PatchError(f"BPS patch ended after {written} of {tgt_size} output bytes (truncated patch?)")
-                src_crc = zlib.crc32(src)
-                tgt_crc = zlib.crc32(o)
-                if om is not None:
-                    om.flush()
-            finally:
-                o.release()
-                if om is not None:
-                    om.close()
+        with open(out, "wb") as fo:
+            out_w = _Out(fo.fileno(), tgt_size)
+            have_src = os.fstat(sf.fileno()).st_size
+            written = _run(p, pos, end, sf.fileno(), have_src, out_w, tgt_size)
+            if written != tgt_size:
+                raise PatchError(f"BPS patch ended after {written} of {tgt_size} output bytes (truncated patch?)")
+            out_w.flush()
+            tgt_crc = out_w.crc & 0xFFFFFFFF
+        src_crc = file_crc32(rom)
     notes = []
     src_ok = src_crc == want_src
     if not src_ok:
@@ -90,11 +84,60 @@ def apply(rom: Path, patch: Path, out: Path, max_bytes: int) -> PatchResult:
     return PatchResult("BPS", src_ok and tgt_ok, tgt_size, notes, description=description)
 
 
-def _run(p, pos, end, src, have_src, o, tgt_size) -> int:  # type: ignore[no-untyped-def]
+class _Out:
+    """The output, written front to back through a buffer; earlier bytes can be read back."""
+
+    __slots__ = ("buf", "crc", "fd", "flushed", "size")
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd = fd
+        self.size = size
+        self.buf = bytearray()
+        self.flushed = 0
+        self.crc = 0
+
+    def add(self, data: bytes | memoryview) -> None:
+        self.buf += data
+        self.crc = zlib.crc32(data, self.crc)
+        if len(self.buf) >= BUFFER:
+            self.flush()
+
+    def flush(self) -> None:
+        view = memoryview(self.buf)
+        while view:
+            view = view[os.write(self.fd, view) :]
+        view.release()
+        self.flushed += len(self.buf)
+        self.buf = bytearray()
+
+    def read(self, start: int, n: int) -> bytes:
+        """Output bytes [start, start + n), all already produced."""
+        if start >= self.flushed:
+            i = start - self.flushed
+            return bytes(self.buf[i : i + n])
+        if start + n <= self.flushed:
+            return os.pread(self.fd, n, start)
+        head = os.pread(self.fd, self.flushed - start, start)
+        return head + bytes(self.buf[: n - len(head)])
+
+
+def _src_read(fd: int, offset: int, length: int, out: _Out) -> None:
+    while length:
+        n = min(length, CHUNK)
+        data = os.pread(fd, n, offset)
+        if len(data) != n:
+            raise PatchError("BPS source ROM changed while patching")
+        out.add(data)
+        offset += n
+        length -= n
+
+
+def _run(p, pos, end, src_fd, have_src, o, tgt_size) -> int:  # type: ignore[no-untyped-def]
     """The action loop (hot path: locals only)."""
     out_off = 0
     src_rel = 0
     tgt_rel = 0
+    add = o.add
     while pos < end:
         # inline varint decode of the action (the common case is one or two bytes)
         data, shift = 0, 1
@@ -118,51 +161,61 @@ def _run(p, pos, end, src, have_src, o, tgt_size) -> int:  # type: ignore[no-unt
         if action == 0:  # SourceRead
             if stop > have_src:
                 raise PatchError(f"BPS patch reads past the end of the source ROM at {out_off} (wrong ROM?)")
-            o[out_off:stop] = src[out_off:stop]
+            _src_read(src_fd, out_off, length, o)
         elif action == 1:  # TargetRead
             if pos + length > end:
                 raise PatchError(f"BPS patch is truncated at byte {pos} in TargetRead data")
-            o[out_off:stop] = p[pos : pos + length]
+            at = pos
+            while at < pos + length:
+                n = min(CHUNK, pos + length - at)
+                add(p[at : at + n])
+                at += n
             pos += length
         else:
-            q = pos
-            # signed relative offset
             d, shift = 0, 1
             for _ in range(10):
-                if q >= end:
-                    raise PatchError(f"BPS patch is truncated at byte {q} while reading a copy offset")
-                x = p[q]
-                q += 1
+                if pos >= end:
+                    raise PatchError(f"BPS patch is truncated at byte {pos} while reading a copy offset")
+                x = p[pos]
+                pos += 1
                 d += (x & 0x7F) * shift
                 if x & 0x80:
                     break
                 shift <<= 7
                 d += shift
             else:
-                raise PatchError(f"BPS patch has an invalid copy offset at byte {q}")
-            pos = q
+                raise PatchError(f"BPS patch has an invalid copy offset at byte {pos}")
             delta = -(d >> 1) if d & 1 else d >> 1
             if action == 2:  # SourceCopy
                 src_rel += delta
                 if src_rel < 0 or src_rel + length > have_src:
                     raise PatchError(f"BPS SourceCopy at byte {pos} reads outside the source ROM (wrong ROM?)")
-                o[out_off:stop] = src[src_rel : src_rel + length]
+                _src_read(src_fd, src_rel, length, o)
                 src_rel += length
             else:  # TargetCopy
                 tgt_rel += delta
                 if tgt_rel < 0 or tgt_rel >= out_off:
                     raise PatchError(f"BPS TargetCopy at byte {pos} reads target bytes not written yet")
-                if tgt_rel + length <= out_off:
-                    o[out_off:stop] = o[tgt_rel : tgt_rel + length]
-                else:  # overlapping: the run repeats with period out_off - tgt_rel
-                    period = out_off - tgt_rel
-                    pattern = bytes(o[tgt_rel:out_off])
+                period = out_off - tgt_rel
+                if period < PATTERN_MAX and length > period:
+                    # a run that repeats with a short period (RLE-like): repeat the pattern
+                    pattern = o.read(tgt_rel, period)
                     block = pattern * max(1, CHUNK // period)
-                    at = out_off
-                    while at < stop:
-                        n = min(len(block), stop - at)
-                        o[at : at + n] = block[:n]
+                    left = length
+                    while left:
+                        n = min(len(block), left)
+                        add(block[:n])
+                        left -= n
+                else:
+                    # copy in pieces no longer than the period: each piece is already written
+                    step = min(period, CHUNK)
+                    at = tgt_rel
+                    left = length
+                    while left:
+                        n = min(step, left)
+                        add(o.read(at, n))
                         at += n
+                        left -= n
                 tgt_rel += length
         out_off = stop
     return out_off
