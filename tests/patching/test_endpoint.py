@@ -102,10 +102,12 @@ def test_uploaded_patch_detected_by_magic(client, auth, ctx, game):
     assert r.headers["x-patch-format"] == "UPS" and r.headers["x-patch-validated"] == "true"
     assert filename_star(r) == "Translated.sfc"
     r = client.post(
-        f"/api/roms/{rom_id}/patch", files={"patch_file": ("t.ppf", enc.ppf_from(3, SRC, TGT))}, headers=auth
+        f"/api/roms/{rom_id}/patch",
+        files={"patch_file": ("C:\\fakepath\\Fan Translation.ppf", enc.ppf_from(3, SRC, TGT))},
+        headers=auth,
     )
     assert r.status_code == 200 and r.content == TGT
-    assert filename_star(r) == "Chrono Trigger (USA) (patched-t).sfc"
+    assert filename_star(r) == "Chrono Trigger (USA) (patched-Fan Translation).sfc"
     assert work_leftovers(ctx) == []
 
 

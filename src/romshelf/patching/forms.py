@@ -149,7 +149,8 @@ class _Multipart:
                 return
             self.kind = "file"
             self.form.upload = self.work_dir / "upload"
-            self.form.upload_name = filename.decode("utf-8", "replace")
+            # browsers used to send "C:\\fakepath\\x.ips": keep the base name only
+            self.form.upload_name = filename.decode("utf-8", "replace").replace("\\", "/").rsplit("/", 1)[-1]
             self.fd = os.open(self.form.upload, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         elif self.name in TEXT_FIELDS and filename is None:
             self.kind = "text"
