@@ -385,6 +385,10 @@ def test_bulk_errors(client, auth, users, ctx, library):
     assert r.status_code == 404 and r.json() == {"detail": "No ROMs found with the provided IDs"}
     r = client.get("/api/roms/download?platform_id=999999", headers=auth)
     assert r.status_code == 404 and r.json() == {"detail": "No ROMs found to download"}
+    # smart / virtual collections resolve through the collections domain once it provides them
+    for sel in ("smart_collection_id=1", "virtual_collection_id=abc"):
+        r = client.get(f"/api/roms/download?{sel}", headers=auth)
+        assert r.status_code in (200, 400, 404), r.text
     assert client.get(f"/api/roms/download?rom_ids={a.id}").status_code == 401
     r = client.get(f"/api/roms/download?rom_ids={a.id}", headers=users.headers(users.make("x"), scopes=["me.read"]))
     assert r.status_code == 403

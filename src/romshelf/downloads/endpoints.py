@@ -22,7 +22,6 @@ from romshelf.downloads.service import Download, Selector
 
 router = APIRouter(tags=["downloads"])
 
-GET_HEAD = ["GET", "HEAD"]
 FILE_RESPONSES = {
     200: {"description": "The bytes (a zip for several files)", "content": {"application/octet-stream": {}}},
     206: {"description": "Partial content (Range)"},
@@ -46,7 +45,8 @@ def _respond(request: Request, d: Download) -> Response:
     )
 
 
-@router.api_route("/api/roms/download", methods=GET_HEAD, responses=FILE_RESPONSES, response_class=Response)
+@router.get("/api/roms/download", responses=FILE_RESPONSES, response_class=Response)
+@router.head("/api/roms/download", response_class=Response, include_in_schema=False)
 def download_roms(
     request: Request,
     rom_ids: Annotated[str | None, Query(description="Comma-separated ROM ids (e.g. 1,2,3)")] = None,
@@ -68,9 +68,8 @@ def download_roms(
     return _respond(request, service.bulk(get_ctx(request), principal, selector, filename))
 
 
-@router.api_route(
-    "/api/roms/{id}/content/{file_name:path}", methods=GET_HEAD, responses=FILE_RESPONSES, response_class=Response
-)
+@router.get("/api/roms/{id}/content/{file_name:path}", responses=FILE_RESPONSES, response_class=Response)
+@router.head("/api/roms/{id}/content/{file_name:path}", response_class=Response)
 def rom_content(
     request: Request,
     id: Annotated[int, Path(ge=1, description="ROM id")],
@@ -84,12 +83,8 @@ def rom_content(
     return _respond(request, d)
 
 
-@router.api_route(
-    "/api/roms/{id}/files/content/{file_name:path}",
-    methods=GET_HEAD,
-    responses=FILE_RESPONSES,
-    response_class=Response,
-)
+@router.get("/api/roms/{id}/files/content/{file_name:path}", responses=FILE_RESPONSES, response_class=Response)
+@router.head("/api/roms/{id}/files/content/{file_name:path}", response_class=Response, include_in_schema=False)
 def rom_file_content(
     request: Request,
     id: Annotated[int, Path(ge=1, description="RomFile id")],
