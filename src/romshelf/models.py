@@ -4,6 +4,7 @@ from romshelf.accounts.models import ClientToken, RefreshToken, User, WebSession
 from romshelf.collections.models import Collection, CollectionRom, SmartCollection
 from romshelf.core.db import Base
 from romshelf.devices.models import Device
+from romshelf.pkmnapi.models import PkmnapiRom, PkmnapiRomData, PkmnapiSignup
 from romshelf.platforms.models import Platform
 from romshelf.roms.models import Rom, RomFile, RomUser
 from romshelf.saves.models import DeviceSaveSync, Save, Screenshot, State
@@ -17,6 +18,9 @@ __all__ = [
     "CollectionRom",
     "Device",
     "DeviceSaveSync",
+    "PkmnapiRom",
+    "PkmnapiRomData",
+    "PkmnapiSignup",
     "Platform",
     "RefreshToken",
     "Rom",
