@@ -176,8 +176,7 @@ class RomFile(TimestampMixin, Base):
     file_name: Mapped[str] = mapped_column(sa.String(450))
     file_path: Mapped[str] = mapped_column(sa.String(1000))
     file_size_bytes: Mapped[int] = mapped_column(sa.BigInteger, default=0)
-    # epoch seconds (mtime); DOUBLE everywhere (MariaDB's FLOAT is single precision: minutes off)
-    last_modified: Mapped[float | None] = mapped_column(sa.Double)
+    last_modified: Mapped[float | None] = mapped_column(sa.Double)  # epoch seconds (mtime); 8 bytes everywhere
     crc_hash: Mapped[str] = mapped_column(sa.String(100), default="", index=True)
     md5_hash: Mapped[str] = mapped_column(sa.String(100), default="", index=True)
     sha1_hash: Mapped[str] = mapped_column(sa.String(100), default="", index=True)
