@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     redis_url: str | None = None  # set to use Redis for jobs (many replicas); default: SQLite queue
     jobs_immediate: bool = False  # run jobs inline (tests); never set in production
 
+    # --- patching (issue 5) -------------------------------------------------------------------
+    patch_timeout_seconds: float = Field(default=300, gt=0)  # xdelta3 runs longer than this are stopped
+    patch_max_concurrency: int = Field(default=2, ge=1)  # patches applied at once per process
+
+    # --- issue 3: library, scans, jobs --------------------------------------------------------
+    jobs_workers: int = Field(default=1, ge=0)  # job consumer threads inside each `romshelf serve`
+    jobs_queue_name: str = "romshelf"  # huey queue name (Redis key prefix): one per deployment
+
     # --- issue 4: ROMs API ----------------------------------------------------------------
     cover_max_bytes: int = Field(default=20 * MiB, ge=1)  # uploaded cover artwork
     rom_list_cache_mb: int = Field(default=64, ge=0)  # per-process cache of list id/char indexes; 0 = off

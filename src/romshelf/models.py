@@ -3,7 +3,10 @@
 from romshelf.accounts.models import ClientToken, RefreshToken, User, WebSession
 from romshelf.collections.models import Collection, CollectionRom, SmartCollection
 from romshelf.core.db import Base
+from romshelf.core.jobs import Job
 from romshelf.devices.models import Device
+from romshelf.library.models import UploadChunk, UploadSession
+from romshelf.pkmnapi.models import PkmnapiRom, PkmnapiRomData, PkmnapiSignup
 from romshelf.platforms.models import Platform
 from romshelf.roms.models import Rom, RomFile, RomUser
 from romshelf.saves.models import DeviceSaveSync, Save, Screenshot, State
@@ -17,6 +20,10 @@ __all__ = [
     "CollectionRom",
     "Device",
     "DeviceSaveSync",
+    "Job",
+    "PkmnapiRom",
+    "PkmnapiRomData",
+    "PkmnapiSignup",
     "Platform",
     "RefreshToken",
     "Rom",
@@ -26,6 +33,8 @@ __all__ = [
     "Screenshot",
     "SmartCollection",
     "State",
+    "UploadChunk",
+    "UploadSession",
     "User",
     "WebSession",
     "metadata",

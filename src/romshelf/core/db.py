@@ -200,7 +200,10 @@ class Database:
                     conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                     conn.commit()
             else:
-                lock_name = f"romshelf:{key}"
+                # GET_LOCK names are server-wide (PostgreSQL's advisory locks are per database):
+                # include the database, or two romshelf databases on one server block each other.
+                scope = f"{make_url(self.url).database}:{name}".encode()
+                lock_name = f"romshelf:{hashlib.sha256(scope).hexdigest()[:40]}"
                 got = conn.execute(
                     sa.text("SELECT GET_LOCK(:n, :t)"), {"n": lock_name, "t": max(0, int(timeout))}
                 ).scalar()

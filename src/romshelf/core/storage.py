@@ -190,6 +190,8 @@ class LocalStorage:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(os.path.abspath(root))
+        self._root_str = str(self.root)
+        self._root_prefix = self._root_str.rstrip(os.sep) + os.sep
 
     def __repr__(self) -> str:
         return f"LocalStorage({str(self.root)!r})"
@@ -199,10 +201,12 @@ class LocalStorage:
         if key == "":
             return self.root
         safe_key(key)
-        full = Path(os.path.normpath(os.path.join(self.root, key)))
-        if full != self.root and self.root not in full.parents:
+        joined = os.path.normpath(os.path.join(self._root_str, key))
+        # A string prefix test (the path is normalised and absolute): much cheaper than walking
+        # Path.parents, and a scan calls this once per file.
+        if not joined.startswith(self._root_prefix):
             raise StorageError(f"Path escapes storage root: {key!r}", status_code=400)
-        return full
+        return Path(joined)
 
     def local_path(self, key: str) -> Path | None:
         return self.path(key)

@@ -190,7 +190,7 @@ class RomFile(TimestampMixin, Base):
     file_name: Mapped[str] = mapped_column(sa.String(450))
     file_path: Mapped[str] = mapped_column(sa.String(1000))
     file_size_bytes: Mapped[int] = mapped_column(sa.BigInteger, default=0)
-    last_modified: Mapped[float | None] = mapped_column(sa.Float)  # epoch seconds (mtime)
+    last_modified: Mapped[float | None] = mapped_column(sa.Double)  # epoch seconds (mtime); 8 bytes everywhere
     crc_hash: Mapped[str] = mapped_column(sa.String(100), default="", index=True)
     md5_hash: Mapped[str] = mapped_column(sa.String(100), default="", index=True)
     sha1_hash: Mapped[str] = mapped_column(sa.String(100), default="", index=True)
@@ -199,6 +199,16 @@ class RomFile(TimestampMixin, Base):
     archive_members: Mapped[list[dict[str, Any]] | None] = mapped_column(sa.JSON)
     category: Mapped[str | None] = mapped_column(sa.String(20))
     missing_from_fs: Mapped[bool] = mapped_column(default=False)
+
+    # --- issue 3 (library): No-Intro headerless hashes and the console header -----------------
+    # Hashes without the emulator/copier header (iNES, FDS, Atari 7800, Lynx, SNES copier); ""
+    # when the file has none. ``header``: title and checks read from the cartridge header
+    # (romshelf.library.headers), ``header_valid``: every check passed (None: no header known).
+    headerless_crc_hash: Mapped[str] = mapped_column(sa.String(100), default="")
+    headerless_md5_hash: Mapped[str] = mapped_column(sa.String(100), default="")
+    headerless_sha1_hash: Mapped[str] = mapped_column(sa.String(100), default="")
+    header: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    header_valid: Mapped[bool | None] = mapped_column()
 
     rom: Mapped[Rom] = relationship(back_populates="files", lazy="raise_on_sql")
 
