@@ -216,3 +216,27 @@ def test_updated_after(client, auth):
     r = client.get("/api/collections?updated_after=2999-01-01T00:00:00Z", headers=auth)
     assert r.status_code == 200 and r.json() == []
     assert client.get("/api/collections?updated_after=bad", headers=auth).status_code == 422
+
+
+def test_bulk_download_by_smart_and_virtual_collection(client, auth, lib, add, admin, users):
+    import io
+    import zipfile
+
+    from romshelf.collections.models import SmartCollection
+
+    usa = lib.rom("Hero (USA).gb", data=b"usa bytes", igdb_id=1, igdb_metadata={"genres": ["Action"]})
+    lib.rom("Hero (Japan).gb", data=b"jpn bytes")
+    smart = add(SmartCollection(user_id=admin.id, name="USA", filter_criteria={"regions": ["USA"]}))
+    r = client.get(f"/api/roms/download?smart_collection_id={smart.id}", headers=auth)
+    assert r.status_code == 200, r.text
+    names = zipfile.ZipFile(io.BytesIO(r.content)).namelist()
+    assert any("Hero (USA).gb" in n for n in names) and not any("Japan" in n for n in names)
+    other = users.headers(users.viewer("other"))
+    assert client.get(f"/api/roms/download?smart_collection_id={smart.id}", headers=other).status_code == 404
+    genre = encode_virtual_id("Action", "genre")
+    r = client.get(f"/api/roms/download?virtual_collection_id={genre}", headers=auth)
+    assert r.status_code == 200
+    assert [n for n in zipfile.ZipFile(io.BytesIO(r.content)).namelist() if n.endswith(".gb")] == [
+        n for n in names if n.endswith(".gb")
+    ]
+    assert usa.id

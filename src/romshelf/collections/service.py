@@ -527,6 +527,17 @@ def virtual_collections(
     return out
 
 
+def virtual_collection_rom_ids(session: Session, virtual_id: str, user_id: int | None) -> list[int]:
+    """The ROMs of a virtual collection for this caller, in list (name) order (NotFound if the id
+    is not a virtual collection id). Used by bulk downloads (``virtual_collection_id``)."""
+    try:
+        query.decode_virtual_id(virtual_id)
+    except FilterError:
+        raise NotFound(f"Virtual collection with id '{virtual_id}' not found") from None
+    f = RomFilters(virtual_collection_id=virtual_id)
+    return list(session.scalars(query.ordered(session, f, Order(), user_id)))
+
+
 def virtual_collection(session: Session, virtual_id: str, user_id: int | None) -> dict[str, Any]:
     try:
         name, type_ = query.decode_virtual_id(virtual_id)

@@ -289,8 +289,8 @@ def selected_roms(session: Session, principal: Principal, sel: Selector) -> sa.S
     """The ids of the ROMs a bulk download selects, as a query (the one place selectors resolve).
 
     All given selectors apply together (intersection). ROMs the caller hid are left out.
-    Smart and virtual collections are resolved by the collections domain when it provides
-    ``smart_collection_rom_ids(session, principal, id)`` / ``virtual_collection_rom_ids(...)``.
+    Smart and virtual collections are resolved by the collections domain:
+    ``smart_collection_rom_ids(session, id, user_id)`` / ``virtual_collection_rom_ids(...)``.
     """
     q = sa.select(Rom.id).where(Rom.missing_from_fs.is_(False))
     if sel.rom_ids is not None:
@@ -325,7 +325,7 @@ def _collections_hook(name: str, session: Session, principal: Principal, ident: 
     fn = getattr(collections_service, name, None)
     if fn is None:
         raise BadRequest(f"Downloading by {name.split('_rom_ids')[0].replace('_', ' ')} is not supported yet")
-    return list(fn(session, principal, ident))
+    return list(fn(session, ident, principal.user_id))
 
 
 def bulk(ctx: AppContext, principal: Principal, sel: Selector, filename: str | None) -> Download:
