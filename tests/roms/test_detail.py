@@ -176,3 +176,22 @@ def test_random(client, auth, lib):
     r = client.get(f"/api/roms/random?platform_ids={b.platform_id}", headers=auth)
     assert r.json()["id"] == b.id and r.json()["platform_slug"] == "gbc"
     assert client.get("/api/roms/random").status_code == 401
+
+
+def test_headerless_hashes_find_the_rom(client, auth, lib, ctx, get_list):
+    import sqlalchemy as sa
+
+    from romshelf.roms.models import RomFile
+
+    rom = lib.rom("Zelda (USA).nes", platform="nes")
+    headerless = hashes(b"prg and chr without the iNES header")
+    with ctx.db.transaction() as s:
+        s.execute(
+            sa.update(RomFile)
+            .where(RomFile.rom_id == rom.id)
+            .values(**{f"headerless_{k}": v for k, v in headerless.items()})
+        )
+    for key, value in headerless.items():
+        r = client.get(f"/api/roms/by-hash?{key}={value}", headers=auth)
+        assert r.status_code == 200 and r.json()["id"] == rom.id, key
+        assert get_list(search_term=value)["rom_id_index"] == [rom.id]

@@ -444,14 +444,17 @@ def _search(term: str, session: Session) -> ColumnElement[bool]:
 
 
 def _hash_ids(value: str, session: Session) -> sa.CompoundSelect[Any]:
-    """Ids of ROMs whose own or whose files' hash equals ``value`` (indexed lookups, UNION)."""
+    """Ids of ROMs whose own or whose files' hash equals ``value`` (indexed lookups, UNION).
+
+    Files also match on their headerless hashes (No-Intro's hashes of NES, FDS, Lynx, Atari 7800
+    and copier-headed SNES dumps), so a DAT's hash finds the ROM."""
     rf = RomFile.__table__
     if len(value) == 8:
-        rom_cols, file_cols = ("crc_hash",), ("crc_hash",)
+        rom_cols, file_cols = ("crc_hash",), ("crc_hash", "headerless_crc_hash")
     elif len(value) == 32:
-        rom_cols, file_cols = ("md5_hash", "ra_hash"), ("md5_hash", "ra_hash")
+        rom_cols, file_cols = ("md5_hash", "ra_hash"), ("md5_hash", "ra_hash", "headerless_md5_hash")
     else:
-        rom_cols, file_cols = ("sha1_hash",), ("sha1_hash", "chd_sha1_hash")
+        rom_cols, file_cols = ("sha1_hash",), ("sha1_hash", "chd_sha1_hash", "headerless_sha1_hash")
     parts: list[sa.Select[Any]] = [sa.select(roms.c.id).where(roms.c[c] == value).correlate(None) for c in rom_cols]
     parts += [sa.select(rf.c.rom_id).where(rf.c[c] == value).correlate(None) for c in file_cols]
     return sa.union(*parts)

@@ -205,6 +205,9 @@ def _hash_statement(columns: tuple[str, ...]) -> Any:
             parts.append(sa.select(files_t.c.rom_id.label("id")).where(files_t.c[col] == value))
             if col == "sha1_hash":
                 parts.append(sa.select(files_t.c.rom_id.label("id")).where(files_t.c.chd_sha1_hash == value))
+            if col != "ra_hash":  # No-Intro's headerless hashes of headed dumps
+                headerless = files_t.c[f"headerless_{col}"]
+                parts.append(sa.select(files_t.c.rom_id.label("id")).where(headerless == value))
         ids = sa.union(*parts).subquery()
         hidden = sa.select(RomUser.__table__.c.rom_id).where(
             RomUser.__table__.c.user_id == sa.bindparam("uid"), RomUser.__table__.c.hidden.is_(True)

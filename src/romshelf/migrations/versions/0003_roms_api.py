@@ -54,6 +54,8 @@ def upgrade() -> None:
     op.create_index("ix_roms_platform_sort", "roms", ["platform_id", "name_sort_key"])
     op.create_index("ix_rom_files_lookup_ra_hash", "rom_files", ["ra_hash"])
     op.create_index("ix_rom_files_lookup_chd_sha1", "rom_files", ["chd_sha1_hash"])
+    for kind in ("crc", "md5", "sha1"):  # by-hash and hash search also match headerless hashes
+        op.create_index(f"ix_rom_files_lookup_headerless_{kind}", "rom_files", [f"headerless_{kind}_hash"])
     op.create_index("ix_rom_user_user_hidden", "rom_user", ["user_id", "hidden"])
 
     op.create_table(
@@ -89,6 +91,8 @@ def downgrade() -> None:
     op.drop_table("change_counters")
     op.drop_table("rom_facets")  # its indexes go with it (MariaDB refuses to drop an FK's index first)
     op.drop_index("ix_rom_user_user_hidden", table_name="rom_user")
+    for kind in ("crc", "md5", "sha1"):
+        op.drop_index(f"ix_rom_files_lookup_headerless_{kind}", table_name="rom_files")
     op.drop_index("ix_rom_files_lookup_chd_sha1", table_name="rom_files")
     op.drop_index("ix_rom_files_lookup_ra_hash", table_name="rom_files")
     op.drop_index("ix_roms_platform_sort", table_name="roms")
