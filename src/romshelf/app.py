@@ -13,7 +13,6 @@ from romshelf import __version__
 from romshelf.accounts import endpoints as accounts
 from romshelf.collections import endpoints as collections
 from romshelf.config import Settings
-from romshelf.core import migrate
 from romshelf.core.context import AppContext
 from romshelf.core.errors import install_error_handlers
 from romshelf.core.http import ServerHeaderMiddleware
@@ -54,6 +53,8 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.auto_migrate:
+            from romshelf.core import migrate  # Alembic only when this process migrates
+
             await run_in_threadpool(migrate.upgrade, context.db)
         for hook in app.state.startup_hooks:
             await run_in_threadpool(hook, context)
@@ -97,7 +98,9 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
 def app_from_env() -> FastAPI:
     """Entry point for ASGI servers: ``uvicorn --factory romshelf.app:app_from_env``."""
     from romshelf.core.logging import configure_logging
+    from romshelf.core.memory import tune_malloc
 
+    tune_malloc()
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json)
     return create_app(settings)

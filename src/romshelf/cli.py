@@ -50,35 +50,48 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on [ROMSHELF_PORT]")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes [ROMSHELF_WORKERS]")] = None,
 ) -> None:
-    """Run the HTTP server (migrates the database first)."""
-    import uvicorn
+    """Run the HTTP server (migrates the database first).
 
+    Preparation (migrations, the first admin) runs here; then this process replaces itself
+    (exec) with a fresh interpreter that only serves. The server never loads Alembic nor keeps
+    the memory that password hashing used, so its resident size stays small.
+    """
     if host is not None:
         os.environ["ROMSHELF_HOST"] = host
     if port is not None:
         os.environ["ROMSHELF_PORT"] = str(port)
+    if workers is not None:
+        os.environ["ROMSHELF_WORKERS"] = str(workers)
     settings = Settings()
     from romshelf.core.logging import configure_logging
 
     configure_logging(settings.log_level, settings.log_json)
     settings.ensure_dirs()
-    if settings.init_admin:
-        _ensure_first_admin(settings)
+    _prepare(settings)
     console.print(
         f"romshelf {__version__} on http://{settings.host}:{settings.port} "
         f"(database: {settings.db_url.split('://', 1)[0]}, data: {settings.data_dir})"
     )
-    uvicorn.run(
-        "romshelf.app:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=workers or settings.workers,
-        server_header=False,
-        log_config=None,
-        proxy_headers=True,
-        timeout_keep_alive=30,
-    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Already migrated: the server process must not import Alembic just to find nothing to do.
+    os.environ["ROMSHELF_AUTO_MIGRATE"] = "false"
+    os.execv(sys.executable, [sys.executable, "-m", "romshelf.server"])
+
+
+def _prepare(settings: Settings) -> None:
+    """Migrate the database and, on an empty one, create the first admin."""
+    from romshelf.core import migrate
+    from romshelf.core.db import Database
+
+    db = Database(settings.db_url, pool_size=1)
+    try:
+        if settings.auto_migrate:
+            migrate.upgrade(db)
+    finally:
+        db.dispose()
+    if settings.init_admin:
+        _ensure_first_admin(settings)
 
 
 def _ensure_first_admin(settings: Settings) -> None:
@@ -92,7 +105,7 @@ def _ensure_first_admin(settings: Settings) -> None:
 
     ctx = AppContext.create(settings)
     try:
-        migrate.upgrade(ctx.db)
+        migrate.upgrade(ctx.db)  # no-op when already at head
         with ctx.db.lock("accounts:first-user"), ctx.db.session() as session:
             if service.count_users(session):
                 return

@@ -160,3 +160,18 @@ def test_concurrent_adds_of_a_new_rom_make_one_library_rom(v1, users, gameboygam
         t.join()
     assert len(ids) == 3 and len(set(ids)) == 1
     assert count(v1.ctx, Rom) == 1 and [e.name for e in v1.ctx.storages.library.walk()] == ["GAMEBOYGAME.gb"]
+
+
+def test_add_to_library_uses_the_library_layout_and_reads_the_header(v1, make_gb_rom):
+    # a library in RomM's layout B (<platform>/roms/...) gets the ROM there, not in roms/gb
+    v1.ctx.storages.library.write("gb/roms/Other (USA).gb", make_gb_rom(b"OTHER", 32 * 1024, seed=1))
+    rom = make_gb_rom(b"POKEMON BLUE", 64 * 1024, seed=3)
+    r = v1.post_rom(rom, v1.auth(role="editor"), add_to_library="true")
+    assert r.status_code == 201, r.text
+    [(lib, _slug)] = library_roms(v1.ctx)
+    assert (lib.fs_path, lib.fs_name) == ("gb/roms", "POKEMON BLUE.gb")
+    with v1.ctx.db.read() as s:
+        [f] = list(s.scalars(sa.select(RomFile).where(RomFile.rom_id == lib.id)))
+    # the library's ingest parsed the cartridge header, as a scan would
+    assert f.header is not None and f.header.get("title") == "POKEMON BLUE"
+    assert v1.ctx.storages.library.exists("gb/roms/POKEMON BLUE.gb")

@@ -23,7 +23,9 @@ JWT_ALGORITHM = "HS256"
 
 class Passwords:
     def __init__(self, settings: Settings) -> None:
-        self._hasher = PasswordHasher(time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_cost_kib)
+        self._hasher = PasswordHasher(
+            time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_cost_kib, parallelism=1
+        )
         # A dummy hash so that "no such user" costs as much as "wrong password".
         self._dummy = self._hasher.hash(secrets.token_hex(16))
         self._cache_ttl = settings.basic_auth_cache_seconds

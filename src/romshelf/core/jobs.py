@@ -192,6 +192,41 @@ class JobRun:
             self.cancel_requested = True
 
 
+def _import_huey(*, need_redis: bool, need_psycopg: bool) -> None:
+    """Import huey without the client libraries it merely probes for.
+
+    ``huey.storage`` tries ``import redis`` and ``import psycopg`` at import time for its optional
+    back-ends; in the embedded set-up (SQLite queue, SQLite database) neither is used, and the two
+    cost ~13 MB of resident memory in every server process. They are hidden for the duration of
+    that import only; if a Redis queue is wanted later in the same process, the Redis names
+    ``huey.storage`` looked for are filled in then.
+    """
+    import sys
+
+    storage = sys.modules.get("huey.storage")
+    if storage is not None:
+        if need_redis and storage.Redis is None:
+            import redis
+            import redis.exceptions
+
+            storage.ConnectionPool, storage.Redis = redis.ConnectionPool, redis.Redis
+            storage.ConnectionError = redis.exceptions.ConnectionError
+            storage.TimeoutError = redis.exceptions.TimeoutError
+            storage.RedisStorage.redis_client = redis.Redis  # bound at class definition
+        return
+    hidden = [
+        m for m, needed in (("redis", need_redis), ("psycopg", need_psycopg)) if not needed and m not in sys.modules
+    ]
+    for m in hidden:
+        sys.modules[m] = None  # type: ignore[assignment]  # makes "import m" raise ImportError
+    try:
+        import huey  # noqa: F401
+    finally:
+        for m in hidden:
+            if sys.modules.get(m, ...) is None:
+                del sys.modules[m]
+
+
 class JobQueue:
     """The job queue of one AppContext (``jobs_of(ctx)``)."""
 
@@ -208,6 +243,7 @@ class JobQueue:
         self._consumer: Any = None
 
     def _make_huey(self) -> Huey:
+        _import_huey(need_redis=bool(self.ctx.settings.redis_url), need_psycopg=self.ctx.db.engine_name == "postgresql")
         from huey import MemoryHuey, RedisHuey, SqliteHuey
 
         s = self.ctx.settings

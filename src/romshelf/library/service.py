@@ -60,6 +60,10 @@ class InsufficientStorage(AppError):
         return "Not enough free disk space"
 
 
+class NameTaken(BadRequest):
+    """400 "File {name} already exists" (RomM's status and words): the name is taken on disk."""
+
+
 def disk_full(e: OSError) -> AppError | None:
     """507 for a full disk (or quota), None for any other OS error."""
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -140,7 +144,7 @@ def ensure_name_free(ctx: AppContext, platform: Platform, name: str) -> str:
     (RomM's words) if a file or folder of that name is there."""
     key = f"{platform_fs_path(ctx, platform.fs_slug)}/{name}"
     if ctx.storages.library.stat(key) is not None:
-        raise BadRequest(f"File {name} already exists")
+        raise NameTaken(f"File {name} already exists")
     return key
 
 
@@ -244,7 +248,7 @@ def _write_file(
     try:
         writer = storage.writer(file.key, overwrite=False, max_bytes=max_bytes)
     except FileExists:
-        raise BadRequest(f"File {name} already exists") from None
+        raise NameTaken(f"File {name} already exists") from None
     try:
         try:
             if one_pass:
@@ -262,7 +266,7 @@ def _write_file(
         try:
             stored = writer.commit()
         except FileExists:
-            raise BadRequest(f"File {name} already exists") from None
+            raise NameTaken(f"File {name} already exists") from None
     except OSError as e:
         writer.abort()
         full = disk_full(e)
@@ -349,7 +353,7 @@ def _write_folder(
         try:
             storage.move(staging, key)
         except FileExists:
-            raise BadRequest(f"File {name} already exists") from None
+            raise NameTaken(f"File {name} already exists") from None
     except BaseException:
         storage.delete_tree(staging)
         raise

@@ -123,7 +123,7 @@ def start(
             sa.select(Rom.id).where(Rom.platform_id == platform_id, Rom.fs_name == name, Rom.missing_from_fs.is_(False))
         )
     if taken is not None:
-        raise BadRequest(f"File {name} already exists")
+        raise service.NameTaken(f"File {name} already exists")
     service.ensure_name_free(ctx, platform, name)
     _check_free_space(ctx, total_size)
     now = utcnow()

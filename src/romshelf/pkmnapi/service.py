@@ -44,6 +44,7 @@ from romshelf.core.db import LockTimeout, is_unique_violation
 from romshelf.core.paths import UnsafePath, sanitize_filename
 from romshelf.core.storage import AtomicWriter, FileExists, Storage
 from romshelf.core.timeutil import to_utc, utcnow
+from romshelf.library import service as library_service
 from romshelf.pkmnapi import gameboy
 from romshelf.pkmnapi.errors import (
     AccessTokenForbidden,
@@ -57,10 +58,8 @@ from romshelf.pkmnapi.errors import (
     ServerBusy,
 )
 from romshelf.pkmnapi.models import PkmnapiRom, PkmnapiRomData, PkmnapiSignup
-from romshelf.platforms import service as platforms
 from romshelf.platforms.models import Platform
-from romshelf.roms.models import Rom, RomFile
-from romshelf.roms.naming import name_sort_key
+from romshelf.roms.models import Rom
 
 log = logging.getLogger("romshelf.pkmnapi")
 
@@ -453,9 +452,10 @@ def _add_rom_to_library(ctx: AppContext, received: ReceivedRom) -> int:
         )
         if existing is not None:
             return int(existing)
-        display, base = _library_file_name(received)
+        _display, base = _library_file_name(received)
         candidates = [f"{base}{LIBRARY_EXTENSION}", f"{base} ({received.md5[:8]}){LIBRARY_EXTENSION}"]
         candidates += [f"{base} ({received.md5[:8]}-{n}){LIBRARY_EXTENSION}" for n in range(2, 20)]
+        # A name a row holds (even a ROM marked missing) belongs to that ROM: never take it over.
         taken = set(
             s.scalars(
                 sa.select(Rom.fs_name)
@@ -463,63 +463,18 @@ def _add_rom_to_library(ctx: AppContext, received: ReceivedRom) -> int:
                 .where(Platform.fs_slug == LIBRARY_PLATFORM, Rom.fs_name.in_(candidates))
             )
         )
-    library = ctx.storages.library
     for fs_name in candidates:
         if fs_name in taken:
             continue
-        key = f"{LIBRARY_FOLDER}/{fs_name}"
         try:
-            stored = library.write(key, ctx.storages.assets.iter_bytes(received.key), overwrite=False)
-        except FileExists:
+            # The library's own ingest: layout A or B, headers and headerless hashes, atomic write,
+            # rows created at once, nothing left behind on failure.
+            rom = library_service.ingest(
+                ctx, LIBRARY_PLATFORM, ctx.storages.assets.iter_bytes(received.key), fs_name, size=received.size
+            )
+        except library_service.NameTaken:
             continue
-        try:
-            with ctx.db.transaction() as s:
-                platform = platforms.get_or_create(s, LIBRARY_PLATFORM)
-                rom = Rom(
-                    platform_id=platform.id,
-                    fs_name=fs_name,
-                    fs_path=LIBRARY_FOLDER,
-                    fs_size_bytes=received.size,
-                    name=display,
-                    crc_hash=received.crc32,
-                    md5_hash=received.md5,
-                    sha1_hash=received.sha1,
-                )
-                rom.name_sort_key = name_sort_key(rom.name)
-                rom.apply_tags()
-                rom.files = [
-                    RomFile(
-                        file_name=fs_name,
-                        file_path=LIBRARY_FOLDER,
-                        file_size_bytes=received.size,
-                        last_modified=stored.mtime,
-                        crc_hash=received.crc32,
-                        md5_hash=received.md5,
-                        sha1_hash=received.sha1,
-                    )
-                ]
-                s.add(rom)
-                s.flush()
-                rom_id = rom.id
-        except IntegrityError as e:
-            if not is_unique_violation(e):
-                library.delete(key)
-                raise
-            # A scan registered the file we just created before we did: that row is this ROM.
-            with ctx.db.read() as s:
-                found = s.scalar(
-                    sa.select(Rom.id)
-                    .join(Platform, Platform.id == Rom.platform_id)
-                    .where(Platform.fs_slug == LIBRARY_PLATFORM, Rom.fs_name == fs_name)
-                )
-            if found is None:
-                library.delete(key)
-                raise
-            return int(found)
-        except BaseException:
-            library.delete(key)
-            raise
-        return rom_id
+        return rom.id
     raise InvalidRom("No free file name in the library for this ROM")
 
 
