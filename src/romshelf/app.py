@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+import romshelf.models  # noqa: F401 - every table, so ORM flushes resolve every foreign key
 from romshelf import __version__
 from romshelf.accounts import endpoints as accounts
 from romshelf.collections import endpoints as collections
