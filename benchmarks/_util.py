@@ -107,8 +107,10 @@ def server(data_dir: Path | None = None, **settings: str) -> Iterator[Server]:
         "ROMSHELF_INITIAL_ADMIN_PASSWORD": "bench-password",
     }
     env.update({f"ROMSHELF_{k.upper()}": v for k, v in settings.items()})
+    # The server's output goes to a file: a pipe nobody reads would fill up and stall the server.
+    log = open(base / "server.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "romshelf.cli", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, "-m", "romshelf.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -120,7 +122,7 @@ def server(data_dir: Path | None = None, **settings: str) -> Iterator[Server]:
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.time() > deadline:
-                err = proc.stderr.read().decode() if proc.stderr else ""
+                err = (base / "server.log").read_text(errors="replace")
                 raise RuntimeError(f"server did not start: {err[-2000:]}")
             time.sleep(0.1)
         yield Server(url, _serving_pid(proc.pid), base, env, proc)
@@ -130,6 +132,7 @@ def server(data_dir: Path | None = None, **settings: str) -> Iterator[Server]:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
         if tmp:
             tmp.cleanup()
 

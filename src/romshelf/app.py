@@ -18,6 +18,7 @@ from romshelf.core.context import AppContext
 from romshelf.core.errors import install_error_handlers
 from romshelf.core.http import ServerHeaderMiddleware
 from romshelf.core.logging import AccessLogMiddleware
+from romshelf.core.routing import TrailingSlashMiddleware
 from romshelf.devices import endpoints as devices
 from romshelf.downloads import endpoints as downloads
 from romshelf.library import endpoints as library
@@ -30,19 +31,20 @@ from romshelf.system import endpoints as system
 
 log = logging.getLogger("romshelf")
 
-# Order matters where paths overlap: every static /api/roms/<word> route (upload, download,
-# by-hash, ...) must be registered before /api/roms/{id}, so the ROMs router comes last.
+# Routes are tried in order, so the busiest surfaces come first. One constraint: every static
+# /api/roms/<word> route (upload, download, ...) must be registered before /api/roms/{id}, so
+# the library, downloads and patching routers precede the ROMs router.
 ROUTERS = [
-    *accounts.routers,
-    system.router,
-    platforms.router,
     library.router,
     downloads.router,
     patching.router,
-    collections.router,
-    devices.router,
-    saves.router,
     roms.router,
+    saves.router,
+    devices.router,
+    collections.router,
+    platforms.router,
+    *accounts.routers,
+    system.router,
     pkmnapi.router,
 ]
 
@@ -91,6 +93,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         setup = getattr(module, "setup", None)
         if setup is not None:
             setup(app)
+    app.add_middleware(TrailingSlashMiddleware)  # innermost: the access log keeps the client's path
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(ServerHeaderMiddleware)
     return app
