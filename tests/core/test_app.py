@@ -125,3 +125,14 @@ def test_content_disposition_and_etag_helpers():
     assert "filename*=UTF-8''Pok%C3%A9mon%20%22Red%22%20%28USA%29.gb" in h
     assert h.startswith("attachment; filename=\"Pok_mon 'Red' (USA).gb\"")
     assert etag_matches('"a", W/"b"', '"b"') and etag_matches("*", '"x"') and not etag_matches('"a"', '"b"')
+
+
+def test_numbers_beyond_the_database_are_422_not_500(client, users):
+    admin = users.admin()
+    h = users.basic(admin)
+    huge = 2**70
+    r = client.post("/api/roms/delete", headers=h, json={"roms": [huge]})
+    assert r.status_code in (200, 422), r.text  # reported per item, or refused whole: never a 500
+    for path in (f"/api/platforms/{huge}", f"/api/roms/{huge}", f"/api/users/{huge}", f"/api/platforms/{2**40}"):
+        r = client.get(path, headers=h)
+        assert r.status_code in (404, 422), (path, r.status_code, r.text)

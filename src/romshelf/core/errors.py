@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("romshelf.errors")
@@ -93,6 +94,8 @@ class RangeNotSatisfiable(AppError):
         return "Requested range not satisfiable"
 
 
+OUT_OF_RANGE = "A value in the request is out of range (too large a number or too long a text)"
+
 # (prefix, renderer(request, status_code, detail, headers) -> Response)
 Renderer = Callable[[Request, int, Any, dict[str, str] | None], Response]
 _renderers: list[tuple[str, Renderer]] = []
@@ -123,6 +126,19 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = _jsonable_errors(exc.errors())
         return _render(request, 422, errors, None)
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> Response:
+        return _render(request, 422, OUT_OF_RANGE, None)
+
+    @app.exception_handler(StatementError)
+    async def _statement_error(request: Request, exc: StatementError) -> Response:
+        # A value the database cannot hold (an id beyond 64 bits, a number out of a column's
+        # range, a string longer than its column): the request is at fault, not the server.
+        if isinstance(exc, DataError) or isinstance(exc.orig, OverflowError):
+            return _render(request, 422, OUT_OF_RANGE, None)
+        log.exception("database error on %s %s", request.method, request.url.path)
+        return _render(request, 500, "Internal server error", None)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> Response:
