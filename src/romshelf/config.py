@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     max_asset_upload_bytes: int = Field(default=512 * MiB, ge=0)  # 0 = no limit
     max_autocleanup_limit: int = Field(default=100, ge=1)
     user_quota_bytes: int = Field(default=0, ge=0)  # per-user saves+states quota; 0 = off
+    # Device pairing (/api/auth/device): how long a request lives, the poll interval a device is
+    # told to keep, and per-client-IP request limits (per process; 0 = no limit).
+    device_pairing_ttl_seconds: int = Field(default=600, ge=30)
+    device_pairing_interval_seconds: int = Field(default=5, ge=1)
+    device_pairing_init_per_minute: int = Field(default=10, ge=0)
+    device_pairing_poll_per_minute: int = Field(default=60, ge=0)
 
     # --- pkmnapi /v1 --------------------------------------------------------------------------
     v1_max_rom_bytes: int = Field(default=8 * MiB, ge=0x150)

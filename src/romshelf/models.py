@@ -4,7 +4,7 @@ from romshelf.accounts.models import ClientToken, RefreshToken, User, WebSession
 from romshelf.collections.models import Collection, CollectionRom, SmartCollection
 from romshelf.core.db import Base
 from romshelf.core.jobs import Job
-from romshelf.devices.models import Device
+from romshelf.devices.models import Device, DevicePairing
 from romshelf.library.models import UploadChunk, UploadSession
 from romshelf.pkmnapi.models import PkmnapiRom, PkmnapiRomData, PkmnapiSignup
 from romshelf.platforms.models import Platform
@@ -19,6 +19,7 @@ __all__ = [
     "Collection",
     "CollectionRom",
     "Device",
+    "DevicePairing",
     "DeviceSaveSync",
     "Job",
     "PkmnapiRom",
