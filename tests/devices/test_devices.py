@@ -426,3 +426,16 @@ def test_trailing_slash_and_basic_auth(client, users, alice):
     r = client.post("/api/devices/", json={"name": "slash"}, headers=users.basic(alice))
     assert r.status_code == 201
     assert len(client.get("/api/devices/", headers=users.basic(alice)).json()) == 1
+
+
+def test_concurrent_registrations_of_one_device_make_one_row(client, ctx, auth):
+    import concurrent.futures
+
+    def register(_i):
+        return client.post("/api/devices", json={"mac_address": "AA:BB:CC:00:00:01"}, headers=auth)
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(register, range(4)))
+    assert sorted(r.status_code for r in results) == [200, 200, 200, 201]
+    assert len({r.json()["device_id"] for r in results}) == 1
+    assert count(ctx, Device) == 1

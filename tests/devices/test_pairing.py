@@ -432,3 +432,63 @@ def test_pending_row_keeps_no_secret(client, ctx, auth):
         assert issued["access_token"] not in values and started["device_code"] not in values
         assert row.status == "redeemed"
         assert to_utc(row.expires_at) > utcnow()
+
+
+# --- exactly once, under concurrency --------------------------------------------------------
+
+
+def _in_threads(n, fn):
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(n) as pool:
+        return list(pool.map(fn, range(n)))
+
+
+def test_concurrent_polls_get_the_token_once(client, ctx, auth):
+    from romshelf.devices import pairing
+    from romshelf.devices.pairing import PollError
+
+    started = _init(client).json()
+    assert _approve(client, auth, started["user_code"]).status_code == 200
+
+    def poll(_n):
+        with ctx.db.session() as s:
+            try:
+                return pairing.redeem(s, ctx.settings, started["device_code"]).access_token
+            except PollError as exc:
+                return exc.detail
+
+    results = _in_threads(4, poll)
+    tokens = [r for r in results if r.startswith("rmm_")]
+    assert len(tokens) == 1, results
+    assert sorted(r for r in results if not r.startswith("rmm_")) == ["expired_token"] * 3
+    assert count(ctx, ClientToken, ClientToken.device_id.is_not(None)) == 1
+
+
+def test_concurrent_approve_and_deny_decide_once(client, ctx, users, alice):
+    from romshelf.core.errors import AppError
+    from romshelf.devices import pairing
+    from romshelf.devices.schemas import DeviceAuthApprovePayload
+
+    started = _init(client).json()
+    scopes = frozenset(SCOPES)
+    body = DeviceAuthApprovePayload(user_code=started["user_code"], approved_scopes=SCOPES)
+
+    def decide(n):  # odd threads deny, even ones approve
+        with ctx.db.session() as s:
+            try:
+                if n % 2:
+                    pairing.deny(s, alice.id, started["user_code"])
+                    return "denied"
+                pairing.approve(s, ctx.settings, alice.id, scopes, body)
+                return "approved"
+            except AppError as exc:
+                return exc.status_code
+
+    results = _in_threads(6, decide)
+    winners = [r for r in results if r in ("approved", "denied")]
+    assert len(winners) == 1, results
+    assert sorted(r for r in results if r not in winners) == [410] * 5
+    assert count(ctx, Device) == (1 if winners == ["approved"] else 0)
+    expected = 200 if winners == ["approved"] else 400
+    assert _poll(client, started["device_code"]).status_code == expected
