@@ -492,3 +492,20 @@ def test_concurrent_approve_and_deny_decide_once(client, ctx, users, alice):
     assert count(ctx, Device) == (1 if winners == ["approved"] else 0)
     expected = 200 if winners == ["approved"] else 400
     assert _poll(client, started["device_code"]).status_code == expected
+
+
+def test_paired_token_as_client_credentials_keeps_the_device(client, ctx, auth):
+    """A device-bound token exchanged for a short-lived access token (OAuth2 client
+    credentials) still identifies its device."""
+    started = _init(client).json()
+    device_id = _approve(client, auth, started["user_code"]).json()["device_id"]
+    raw = _poll(client, started["device_code"]).json()["access_token"]
+    with ctx.db.read() as s:
+        token_id = s.scalar(sa.select(ClientToken.id).where(ClientToken.device_id == device_id))
+    r = client.post(
+        "/api/token", data={"grant_type": "client_credentials", "client_id": str(token_id), "client_secret": raw}
+    )
+    assert r.status_code == 200, r.text
+    jwt_headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    assert client.get("/api/users/me", headers=jwt_headers).json()["current_device_id"] == device_id
+    assert client.get(f"/api/devices/{device_id}", headers=jwt_headers).status_code == 200
