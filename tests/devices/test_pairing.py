@@ -509,3 +509,38 @@ def test_paired_token_as_client_credentials_keeps_the_device(client, ctx, auth):
     jwt_headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
     assert client.get("/api/users/me", headers=jwt_headers).json()["current_device_id"] == device_id
     assert client.get(f"/api/devices/{device_id}", headers=jwt_headers).status_code == 200
+
+
+def test_device_bound_token_use_records_last_seen_with_a_debounce(client, ctx, auth):
+    from romshelf.devices import service as devices_service
+
+    started = _init(client).json()
+    device_id = _approve(client, auth, started["user_code"]).json()["device_id"]
+    token = _poll(client, started["device_code"]).json()["access_token"]
+    long_ago = utcnow() - dt.timedelta(days=3)
+
+    def set_last_seen(value):
+        with ctx.db.session() as s:
+            s.execute(sa.update(Device).where(Device.id == device_id).values(last_seen=value))
+            s.commit()
+
+    def last_seen():
+        with ctx.db.session() as s:
+            return to_utc(s.scalar(sa.select(Device.last_seen).where(Device.id == device_id)))
+
+    devices_service._last_seen_written.pop(device_id, None)
+    set_last_seen(long_ago)
+    assert client.get("/api/users/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    seen = last_seen()
+    assert seen > long_ago + dt.timedelta(days=2)
+
+    # Within five minutes, further requests do not write again.
+    set_last_seen(long_ago)
+    assert client.get("/api/users/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert last_seen() == long_ago
+
+    # A token without a device touches no device.
+    set_last_seen(long_ago)
+    devices_service._last_seen_written.clear()
+    assert client.get("/api/users/me", headers=auth).status_code == 200
+    assert last_seen() == long_ago

@@ -18,6 +18,7 @@ import base64
 import binascii
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,21 @@ class Principal:
 
     def has(self, *scopes: str) -> bool:
         return self.scopes.issuperset(scopes)
+
+
+AuthHook = Callable[[AppContext, "Principal"], None]
+_auth_hooks: list[AuthHook] = []
+
+
+def on_authenticated(hook: AuthHook) -> AuthHook:
+    """Register ``hook(ctx, principal)`` to run once per authenticated request.
+
+    Lets a domain above accounts react to who is calling (the devices domain records when a
+    device-bound token was last used) without accounts importing it. Hooks must be cheap and
+    must not raise; an exception is logged and ignored.
+    """
+    _auth_hooks.append(hook)
+    return hook
 
 
 def passwords_of(ctx: AppContext) -> Passwords:
@@ -217,6 +233,12 @@ def get_principal(request: Request) -> Principal | None:
         if raw:
             principal = _authenticate_session(ctx, request, raw)
     request.state.principal = principal
+    if principal is not None:
+        for hook in _auth_hooks:
+            try:
+                hook(ctx, principal)
+            except Exception:  # bookkeeping only; never fail a request over it
+                log.warning("auth hook %r failed", hook, exc_info=True)
     return principal
 
 

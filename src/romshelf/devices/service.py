@@ -6,12 +6,15 @@ domain calls :func:`get_owned_device` and :func:`touch_last_seen` and never quer
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from romshelf.accounts.dependencies import Principal, on_authenticated
+from romshelf.core.context import AppContext
 from romshelf.core.errors import Conflict, NotFound
 from romshelf.core.timeutil import utcnow
 from romshelf.devices.models import Device
@@ -156,3 +159,32 @@ def delete_device(session: Session, device: Device) -> None:
     tokens bound to it stay valid with ``device_id`` NULL."""
     session.execute(sa.delete(Device).where(Device.id == device.id, Device.user_id == device.user_id))
     session.commit()
+
+
+LAST_SEEN_DEBOUNCE_SECONDS = 300.0
+_last_seen_written: dict[str, float] = {}
+
+
+def record_token_use(ctx: AppContext, principal: Principal) -> None:
+    """A request with a device-bound token: that device was seen now.
+
+    Written at most once per device every five minutes per process (RomM's debounce), so the
+    hot path does not turn every read into a write.
+    """
+    device_id = principal.device_id
+    if not device_id:
+        return
+    now = time.monotonic()
+    last = _last_seen_written.get(device_id)
+    if last is not None and now - last < LAST_SEEN_DEBOUNCE_SECONDS:
+        return
+    _last_seen_written[device_id] = now
+    with ctx.db.transaction() as session:
+        session.execute(
+            sa.update(Device)
+            .where(Device.id == device_id, Device.user_id == principal.user_id)
+            .values(last_seen=utcnow())
+        )
+
+
+on_authenticated(record_token_use)
