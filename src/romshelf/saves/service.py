@@ -43,6 +43,7 @@ from typing import BinaryIO
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from romshelf.core import jobs
 from romshelf.core.context import AppContext
 from romshelf.core.db import LockTimeout
 from romshelf.core.errors import AppError, BadRequest, Conflict, NotFound, PayloadTooLarge
@@ -1016,3 +1017,6 @@ def cleanup_stale_files(ctx: AppContext, older_than: float = 3600.0) -> int:
                 storage.delete(entry.key)
                 removed += 1
     return removed
+
+
+jobs.register_housekeeping(cleanup_stale_files)
