@@ -22,11 +22,8 @@ def test_upload_without_device(env):
     assert body["file_name"] == "test.sav" and body["emulator"] == "mgba" and body["slot"] is None
     assert body["content_hash"] == hashlib.md5(b"\x01\x02\x03").hexdigest()
     assert body["file_size_bytes"] == 3
-    assert (
-        body["file_path"]
-        == f"users/{'User:%d' % env.alice.id}".replace(f"User:{env.alice.id}", f"User:{env.alice.id}".encode().hex())
-        + f"/saves/gba/{env.rom.id}/mgba"
-    )
+    hexname = f"User:{env.alice.id}".encode().hex()  # RomM's per-user folder
+    assert body["file_path"] == f"users/{hexname}/saves/gba/{env.rom.id}/mgba"
     assert body["full_path"] == body["file_path"] + "/test.sav"
     assert body["download_path"].startswith(f"/api/saves/{body['id']}/content?timestamp=")
     assert env.files() == [body["full_path"]]

@@ -42,7 +42,7 @@ def test_several_devices_caller_first(env):
     set_sync(env.ctx, other, save["id"], updated, untracked=True)
     r = env.client.get(f"/api/saves/{save['id']}", params={"device_id": caller}, headers=env.a).json()
     syncs = r["device_syncs"]
-    assert [s["device_id"] for s in syncs][0] == caller
+    assert syncs[0]["device_id"] == caller
     by = {s["device_id"]: s for s in syncs}
     assert set(by) == {creator, caller, other}
     assert by[creator]["is_current"] is True and by[creator]["device_name"] == "creator"
