@@ -65,6 +65,7 @@ INCOMING = ".incoming"
 TRASH = ".trash"
 LOCK_TIMEOUT = 60.0
 DEFAULT_AUTOCLEANUP_LIMIT = 10
+MAX_NAME_BYTES = 255 - len(" [YYYY-MM-DD_HH-MM-SS]") - len(" (9999)")
 
 DATETIME_TAG = re.compile(r" \[\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}\]")
 # A tag plus the " (n)" romshelf adds to keep same-second uploads apart: stripped as one.
@@ -98,7 +99,13 @@ def user_folder(user_id: int) -> str:
 
 
 def _segment(value: str, what: str) -> str:
-    return sanitize_filename(value, what=what)
+    try:
+        clean = sanitize_filename(value, what=what)
+    except UnsafePath as e:
+        raise BadRequest(str(e.detail)) from None
+    if len(clean.encode()) > 255:
+        raise BadRequest(f"Invalid {what}: longer than 255 bytes")
+    return clean
 
 
 def asset_dir(kind: str, user_id: int, platform_dir: str, rom_id: int, emulator: str | None = None) -> str:
@@ -115,9 +122,13 @@ def clean_name(name: str | None, label: str) -> str:
     if not name:
         raise BadRequest(f"{label.capitalize()} file has no filename")
     try:
-        return sanitize_filename(name, what=f"{label} filename")
+        clean = sanitize_filename(name, what=f"{label} filename")
     except UnsafePath as e:
         raise BadRequest(str(e.detail)) from None
+    if len(clean.encode()) > MAX_NAME_BYTES:
+        # File systems hold 255 bytes per name; leave room for the slot tag and a " (n)".
+        raise BadRequest(f"Invalid {label} filename: longer than {MAX_NAME_BYTES} bytes")
+    return clean
 
 
 def apply_datetime_tag(file_name: str, when: dt.datetime | None = None) -> str:
