@@ -34,6 +34,8 @@ import hashlib
 import logging
 import os
 import re
+import threading
+import time
 import uuid
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -305,12 +307,61 @@ class _FileOps:
         self._trash.clear()
 
 
+_process_locks: dict[str, list[object]] = {}  # name -> [threading.Lock, waiters]
+_process_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def _process_lock(name: str, timeout: float) -> Iterator[None]:
+    """Threads of this process queue here before the database lock, so a waiter holds no
+    database connection (on PostgreSQL/MariaDB the named lock is held on a connection)."""
+    with _process_guard:
+        entry = _process_locks.setdefault(name, [threading.Lock(), 0])
+        entry[1] = int(entry[1]) + 1  # type: ignore[call-overload]
+    lock: threading.Lock = entry[0]  # type: ignore[assignment]
+    try:
+        if not lock.acquire(timeout=timeout):
+            raise LockTimeout(name)
+        try:
+            yield
+        finally:
+            lock.release()
+    finally:
+        with _process_guard:
+            entry[1] = int(entry[1]) - 1  # type: ignore[call-overload]
+            if entry[1] == 0:
+                _process_locks.pop(name, None)
+
+
+def _gate(ctx: AppContext) -> threading.Semaphore | None:
+    """At most pool-size asset locks held at once per process on the server engines: a holder
+    uses two connections (the lock's and its transaction's), so the pool cannot run dry."""
+    if ctx.db.is_sqlite:
+        return None
+    with _process_guard:
+        gate = ctx.extras.get("saves.lock_gate")
+        if gate is None:
+            size = getattr(ctx.db.write_engine.pool, "size", lambda: 5)()
+            gate = ctx.extras["saves.lock_gate"] = threading.BoundedSemaphore(max(1, int(size)))
+    return gate  # type: ignore[no-any-return]
+
+
 @contextlib.contextmanager
 def _asset_lock(ctx: AppContext, user_id: int, rom_id: int) -> Iterator[None]:
     """One writer per (user, ROM) for saves, states and their screenshots, on every replica."""
+    name = f"assets:{user_id}:{rom_id}"
+    deadline = time.monotonic() + LOCK_TIMEOUT
+    gate = _gate(ctx)
     try:
-        with ctx.db.lock(f"assets:{user_id}:{rom_id}", timeout=LOCK_TIMEOUT):
-            yield
+        with _process_lock(name, LOCK_TIMEOUT):
+            if gate is not None and not gate.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                raise LockTimeout(name)
+            try:
+                with ctx.db.lock(name, timeout=max(1.0, deadline - time.monotonic())):
+                    yield
+            finally:
+                if gate is not None:
+                    gate.release()
     except LockTimeout:
         raise ServiceUnavailable("The server is busy with other uploads for this game; try again") from None
 
@@ -783,8 +834,8 @@ def replace_save(
 
 
 def delete_saves(ctx: AppContext, user_id: int, ids: Sequence[int]) -> list[int]:
-    """Delete the user's saves (rows, files, linked screenshots). All or nothing: any id that is
-    missing or not the user's is a 404 and nothing is deleted."""
+    """Delete the user's saves (rows, files, linked screenshots). Any id that is missing or not
+    the user's is a 404 and nothing is deleted (checked before anything is)."""
     return _delete(ctx, user_id, ids, Save, save_not_found, "No saves were provided")
 
 
@@ -810,14 +861,17 @@ def _delete(
     for i in ids:
         if i not in rows:
             raise not_found(i)  # type: ignore[operator]
-    with contextlib.ExitStack() as stack:
-        for rom_id in sorted(set(rows.values())):
-            stack.enter_context(_asset_lock(ctx, user_id, rom_id))
-        with _writing(ctx) as (s, ops):
-            for i in dict.fromkeys(ids):
+    # Every id was checked above, so a foreign or unknown id deletes nothing. Each ROM's assets
+    # go in one transaction under that ROM's lock (one lock at a time: no lock-order deadlocks).
+    by_rom: dict[int, list[int]] = {}
+    for i in dict.fromkeys(ids):
+        by_rom.setdefault(rows[i], []).append(i)
+    for rom_id, group in sorted(by_rom.items()):
+        with _asset_lock(ctx, user_id, rom_id), _writing(ctx) as (s, ops):
+            for i in group:
                 asset = s.get(model, i)
                 if asset is None or asset.user_id != user_id:
-                    raise not_found(i)  # type: ignore[operator]
+                    continue  # deleted meanwhile by another request
                 _delete_asset_files(s, ops, asset, model)
     return list(ids)
 
@@ -1017,8 +1071,6 @@ def readable_asset(session: Session, model: type[Save] | type[State], asset_id: 
 
 def cleanup_stale_files(ctx: AppContext, older_than: float = 3600.0) -> int:
     """Remove staged uploads and trash older than ``older_than`` seconds (left by a crash)."""
-    import time
-
     storage = ctx.storages.assets
     cutoff = time.time() - older_than
     removed = 0
