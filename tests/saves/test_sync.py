@@ -186,3 +186,25 @@ def test_conflict_on_an_updated_row(env):
     save = env.upload(b"v1", device_id=a).json()
     set_updated(env.ctx, save["id"], parse(save["updated_at"]) + HOUR)  # changed elsewhere
     assert env.upload(b"v2", device_id=a).status_code == 409
+
+
+def test_put_from_a_device_that_is_behind_is_409(env):
+    a, b = env.device(), env.device()
+    save = env.upload(b"v1", device_id=a).json()
+    put = {"saveFile": ("x.sav", b"v2")}
+    assert (
+        env.client.put(f"/api/saves/{save['id']}", params={"device_id": a}, files=put, headers=env.a).status_code == 200
+    )
+    # B synced the version before A's PUT: 409
+    set_sync(env.ctx, b, save["id"], parse(save["updated_at"]))
+    r = env.client.put(f"/api/saves/{save['id']}", params={"device_id": b}, files=put, headers=env.a)
+    assert r.status_code == 409 and "since your last sync" in r.json()["detail"]
+    assert env.ctx.storages.assets.open(save["full_path"]).read() == b"v2"
+    r = env.client.put(f"/api/saves/{save['id']}", params={"device_id": b, "overwrite": True}, files=put, headers=env.a)
+    assert r.status_code == 200
+    # a screenshot alone never conflicts
+    shot = {"screenshotFile": ("s.png", b"png")}
+    assert (
+        env.client.put(f"/api/saves/{save['id']}", params={"device_id": a}, files=shot, headers=env.a).status_code
+        == 200
+    )

@@ -314,9 +314,11 @@ async def update_save(
     request: Request,
     ctx: Ctx,
     device_id: Annotated[str | None, Query()] = None,
+    overwrite: Annotated[bool, Query()] = False,
     principal: Principal = require(Scope.ASSETS_WRITE),
 ) -> SaveSchema:
-    """New content in place (``saveFile``) and/or a new ``screenshotFile``."""
+    """New content in place (``saveFile``) and/or a new ``screenshotFile``. With a
+    ``device_id`` that is behind the save: 409 unless ``overwrite``."""
     forms.check_request_size(ctx, request)
     _device_scope(principal, device_id, Scope.DEVICES_WRITE)
     await run_in_threadpool(_precheck, ctx, principal.user_id, None, device_id, visible=False)
@@ -325,7 +327,13 @@ async def update_save(
     form.discard(ctx)
     result = await run_in_threadpool(
         lambda: service.replace_save(
-            ctx, user_id=principal.user_id, save_id=save_id, upload=upload, screenshot=shot, device_id=device_id
+            ctx,
+            user_id=principal.user_id,
+            save_id=save_id,
+            upload=upload,
+            screenshot=shot,
+            device_id=device_id,
+            overwrite=overwrite,
         )
     )
     return await run_in_threadpool(_save_out, ctx, result.save, result.device)

@@ -202,7 +202,9 @@ class IncomingWriter:
     def __init__(self, ctx: AppContext, filename: str | None, *, label: str = "Save", max_bytes: int | None = None):
         self.filename = filename or ""
         self.label = label
-        self.max_bytes = ctx.settings.max_asset_upload_bytes or None if max_bytes is None else max_bytes
+        if max_bytes is None:
+            max_bytes = ctx.settings.max_asset_upload_bytes or None  # 0 = no limit
+        self.max_bytes = max_bytes
         self.key = f"{INCOMING}/{uuid.uuid4().hex}"
         self._writer = ctx.storages.assets.writer(self.key, overwrite=False)
         self._md5 = hashlib.md5(usedforsecurity=False)
@@ -799,9 +801,14 @@ def replace_save(
     upload: Upload | None = None,
     screenshot: Upload | None = None,
     device_id: str | None = None,
+    overwrite: bool = False,
 ) -> StoredSave:
     """``PUT /api/saves/{id}``: new content in place (same name, no tag), and/or a new screenshot.
-    Like RomM there is no 409 here. Consumes the uploads."""
+    Consumes the uploads.
+
+    Unlike RomM (which never answers 409 here), new content from a device whose sync record of
+    this save is older than the save is a 409 ``"Save has been updated since your last sync"``
+    (the slotless rule of POST; ``overwrite`` bypasses it)."""
     try:
         if upload is not None and upload.size == 0:
             raise BadRequest("Save file is empty")
@@ -814,6 +821,10 @@ def replace_save(
             device = get_owned_device(s, user_id, device_id) if device_id else None
             save = get_owned_save(s, user_id, save_id)
             rom = rom_info(s, save.rom_id)
+            if device is not None and upload is not None and not overwrite:
+                sync = _get_sync(s, device.id, save.id)
+                if sync is not None and to_utc(sync.last_synced_at) < to_utc(save.updated_at):
+                    raise Conflict(SAVE_CONFLICT)
             incoming = (upload.size - save.file_size_bytes if upload else 0) + (screenshot.size if screenshot else 0)
             check_quota(ctx, s, user_id, max(0, incoming))
             if upload is not None:
