@@ -69,6 +69,16 @@ def test_dedup_same_bytes_same_slot(env):
     _all_downloadable(env)
 
 
+def test_dedup_restores_a_missing_file_and_keeps_the_screenshot(env):
+    first = env.upload(b"same", "g.srm", slot="main").json()
+    env.ctx.storages.assets.delete(first["full_path"])
+    again = env.upload(b"same", "g.srm", slot="main", screenshot=("g.png", b"png")).json()
+    assert again["id"] == first["id"]
+    assert env.ctx.storages.assets.open(first["full_path"]).read() == b"same"
+    assert again["screenshot"] is not None and again["screenshot"]["file_name_no_ext"] == again["file_name_no_ext"]
+    assert _staging_empty(env)
+
+
 def test_slotless_uploads_never_dedup_and_are_not_blocked(env):
     a = env.upload(b"same", "a.sav").json()
     b = env.upload(b"same", "b.sav").json()

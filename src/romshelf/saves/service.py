@@ -652,6 +652,9 @@ def _store_save_locked(
             .limit(1)
         )
         if same is not None:
+            if not ctx.storages.assets.exists(same.full_path):
+                # The row's file went missing: these are its bytes (same hash), put them back.
+                ops.place_new(upload.key, same.full_path)
             if device is not None:
                 upsert_sync(s, device, same, same.updated_at)
                 touch_last_seen(s, device)
