@@ -332,3 +332,25 @@ def test_invalid_content_length(env):
         "/api/saves", params={"rom_id": env.rom.id}, content=b"", headers={**env.a, "content-length": "abc"}
     )
     assert r.status_code == 400
+
+
+def test_concurrent_http_uploads_to_one_slot(env, frozen):
+    """16 clients POST to the same slot in the same second through HTTP: every one is kept."""
+    n = 16
+    statuses: list[int] = [0] * n
+    barrier = threading.Barrier(n)
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        r = env.upload(f"http {i}".encode(), "race.sav", slot="main")
+        statuses[i] = r.status_code
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200] * n
+    assert count(env.ctx, Save) == n
+    _all_downloadable(env)
+    assert _staging_empty(env)
