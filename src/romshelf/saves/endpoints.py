@@ -347,6 +347,7 @@ def save_visibility(
     principal: Principal = require(Scope.ASSETS_WRITE),
 ) -> SaveSchema:
     save = service.set_visibility(ctx, principal.user_id, Save, save_id, is_public)
+    assert isinstance(save, Save)
     return _save_out(ctx, save)
 
 
@@ -451,6 +452,7 @@ def state_visibility(
     principal: Principal = require(Scope.ASSETS_WRITE),
 ) -> StateSchema:
     state = service.set_visibility(ctx, principal.user_id, State, state_id, is_public)
+    assert isinstance(state, State)
     return _state_out(ctx, state)
 
 

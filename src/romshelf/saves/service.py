@@ -20,6 +20,19 @@ How an upload is stored (nothing lost, ever)
    After the commit the trash is emptied. A crash can leave files under ``.incoming/`` or
    ``.trash/`` only; :func:`cleanup_stale_files` removes them (housekeeping).
 
+Public API (everything else is private)
+--------------------------------------
+* staging: :func:`stage`, :class:`IncomingWriter`, :func:`discard`, :class:`Upload`
+* saves: :func:`store_save`, :func:`store_save_stream`, :func:`replace_save`,
+  :func:`delete_saves`, :func:`set_visibility`, :func:`list_saves`, :func:`get_owned_save`
+* states: :func:`store_state`, :func:`store_state_stream`, :func:`replace_state`,
+  :func:`delete_states`, :func:`list_states`, :func:`get_owned_state`
+* sync records: :func:`mark_downloaded`, :func:`set_untracked`, :func:`record_download`,
+  :func:`upsert_sync`
+* helpers: :func:`content_hash`, :func:`asset_dir`, :func:`user_folder`, :func:`usage_bytes`,
+  :func:`readable_asset`, :func:`cleanup_stale_files`
+Read a stored file with ``ctx.storages.assets.open(row.full_path)``.
+
 Slot uploads get RomM's UTC tag ``name [YYYY-MM-DD_HH-MM-SS].ext``; when that name is already
 taken (two uploads in the same second) the new one becomes ``name [tag] (2).ext`` and so on, so
 every accepted upload keeps its own row and file. Identical content to the same slot returns
@@ -412,7 +425,7 @@ def check_rom(session: Session, rom_id: int, user_id: int, *, visible: bool = Fa
     return info
 
 
-def get_owned_save(session: Session, user_id: int, save_id: int, *, for_update: bool = False) -> Save:
+def get_owned_save(session: Session, user_id: int, save_id: int) -> Save:
     save = session.get(Save, save_id)
     if save is None or save.user_id != user_id:
         raise save_not_found(save_id)
@@ -890,7 +903,9 @@ def _delete(
     return list(ids)
 
 
-def set_visibility(ctx: AppContext, user_id: int, model: type[Save] | type[State], asset_id: int, is_public: bool):  # type: ignore[no-untyped-def]
+def set_visibility(
+    ctx: AppContext, user_id: int, model: type[Save] | type[State], asset_id: int, is_public: bool
+) -> Save | State:
     """Share or unshare a save/state and its linked screenshot (owner only, else 404)."""
     with ctx.db.transaction() as s:
         asset = s.get(model, asset_id)
