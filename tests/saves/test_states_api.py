@@ -113,3 +113,19 @@ def test_service_without_http(env):
     assert service.delete_saves(env.ctx, env.alice.id, [saved.save.id]) == [saved.save.id]
     assert service.delete_states(env.ctx, env.alice.id, [res.state.id]) == [res.state.id]
     assert env.files() == []
+
+
+def test_screenshot_content_and_delete(env):
+    st = env.upload_state(b"s", "game.state", screenshot=("game.png", b"\x89PNG shot")).json()
+    shot = st["screenshot"]
+    r = env.client.get(shot["download_path"], headers=env.a)
+    assert r.status_code == 200 and r.content == b"\x89PNG shot" and r.headers["content-type"] == "image/png"
+    assert env.client.get(shot["download_path"], headers=env.b).status_code == 404
+    env.client.put(f"/api/states/{st['id']}/visibility", json={"is_public": True}, headers=env.a)
+    assert env.client.get(shot["download_path"], headers=env.b).status_code == 200
+    assert env.client.delete(f"/api/screenshots/{shot['id']}", headers=env.b).status_code == 404
+    assert env.client.delete(f"/api/screenshots/{shot['id']}", headers=env.a).status_code == 204
+    assert env.files() == [st["full_path"]]
+    assert env.client.get(f"/api/states/{st['id']}", headers=env.a).json()["screenshot"] is None
+    r = env.client.get(shot["download_path"], headers=env.a)
+    assert r.status_code == 404 and r.json()["detail"] == f"Screenshot with ID {shot['id']} not found"

@@ -26,7 +26,7 @@ from romshelf.core.streaming import FileSource, serve
 from romshelf.devices.models import Device
 from romshelf.devices.service import get_owned_device
 from romshelf.saves import forms, service, views
-from romshelf.saves.models import AssetMixin, Save, State
+from romshelf.saves.models import AssetMixin, Save, Screenshot, State
 from romshelf.saves.schemas import SaveSchema, StateSchema
 
 router = APIRouter(tags=["saves"])
@@ -463,3 +463,21 @@ def delete_states(
     principal: Principal = require(Scope.ASSETS_WRITE),
 ) -> list[int]:
     return service.delete_states(ctx, principal.user_id, states)
+
+
+# --- screenshots attached to saves/states (their download_path) --------------------------------------
+@router.get("/api/screenshots/{screenshot_id}/content", response_class=Response)
+@router.head("/api/screenshots/{screenshot_id}/content", response_class=Response, include_in_schema=False)
+def get_screenshot_content(
+    screenshot_id: int, request: Request, ctx: Ctx, principal: Principal = require(Scope.ASSETS_READ)
+) -> Response:
+    """The owner's screenshot, or anyone's public one (on a ROM the caller sees)."""
+    with ctx.db.read() as s:
+        shot = service.readable_asset(s, Screenshot, screenshot_id, principal.user_id)
+    return _serve_asset(request, ctx, shot, "Screenshot", inline_images=True)
+
+
+@router.delete("/api/screenshots/{screenshot_id}", status_code=204, response_class=Response)
+def delete_screenshot(screenshot_id: int, ctx: Ctx, principal: Principal = require(Scope.ASSETS_WRITE)) -> Response:
+    service.delete_screenshot(ctx, principal.user_id, screenshot_id)
+    return Response(status_code=204)

@@ -107,6 +107,10 @@ def state_not_found(state_id: int) -> NotFound:
     return NotFound(f"State with ID {state_id} not found")
 
 
+def screenshot_not_found(screenshot_id: int) -> NotFound:
+    return NotFound(f"Screenshot with ID {screenshot_id} not found")
+
+
 # --- paths ---------------------------------------------------------------------------------------
 def user_folder(user_id: int) -> str:
     """RomM's per-user folder name: hex of ``User:<id>`` (user 1 -> ``557365723a31``)."""
@@ -918,6 +922,21 @@ def set_visibility(
     return asset
 
 
+def delete_screenshot(ctx: AppContext, user_id: int, screenshot_id: int) -> None:
+    """``DELETE /api/screenshots/{id}``: the owner's screenshot row and file (else 404)."""
+    with ctx.db.read() as r:
+        shot = r.get(Screenshot, screenshot_id)
+        if shot is None or shot.user_id != user_id:
+            raise screenshot_not_found(screenshot_id)
+        rom_id = shot.rom_id
+    with _asset_lock(ctx, user_id, rom_id), _writing(ctx) as (s, ops):
+        shot = s.get(Screenshot, screenshot_id)
+        if shot is None or shot.user_id != user_id:
+            raise screenshot_not_found(screenshot_id)
+        s.delete(shot)
+        ops.remove(shot.full_path)
+
+
 def mark_downloaded(ctx: AppContext, user_id: int, save_id: int, device_id: str) -> tuple[Save, Device]:
     """``POST /saves/{id}/downloaded``: the device now holds the save as of its ``updated_at``."""
     with ctx.db.transaction() as s:
@@ -1086,10 +1105,12 @@ def list_states(
     return list(session.scalars(q.order_by(State.id)))
 
 
-def readable_asset(session: Session, model: type[Save] | type[State], asset_id: int, user_id: int) -> AssetMixin:
-    """The save/state ``/content`` may serve to ``user_id``: own, or public on a ROM the caller
-    has not hidden; anything else 404 with RomM's detail."""
-    nf = save_not_found if model is Save else state_not_found
+def readable_asset(
+    session: Session, model: type[Save] | type[State] | type[Screenshot], asset_id: int, user_id: int
+) -> AssetMixin:
+    """The save/state/screenshot ``/content`` may serve to ``user_id``: own, or public on a ROM
+    the caller has not hidden; anything else 404 with RomM's detail."""
+    nf = {Save: save_not_found, State: state_not_found}.get(model, screenshot_not_found)  # type: ignore[call-overload]
     asset = session.get(model, asset_id)
     if asset is None or (asset.user_id != user_id and not asset.is_public):
         raise nf(asset_id)
