@@ -305,6 +305,8 @@ def test_quota(env):
     r = env.upload_state(b"z" * 10, "s.state")
     assert r.status_code == 413
     assert env.upload(b"q" * 5, "c.sav").status_code == 200  # exactly at the quota
+    assert env.upload(b"r" * 15, "a.sav").status_code == 200  # replacing a file counts the difference
+    assert env.upload(b"r" * 16, "a.sav").status_code == 413
     assert env.upload(b"q" * 5, "d.sav", headers=env.b).status_code == 200  # per user
 
 

@@ -221,3 +221,12 @@ def test_last_played_is_set(env):
     with env.ctx.db.read() as s:
         ru = s.scalar(sa.select(RomUser).where(RomUser.rom_id == env.rom.id, RomUser.user_id == env.alice.id))
         assert ru is not None and ru.last_played is not None
+
+
+def test_slotless_upload_over_named_slot_file_refreshes_that_row(env):
+    slotted = env.upload(b"one", "game.srm", slot="main").json()
+    again = env.upload(b"two", slotted["file_name"]).json()
+    assert again["id"] == slotted["id"] and again["slot"] == "main"
+    assert again["content_hash"] != slotted["content_hash"]
+    assert env.ctx.storages.assets.open(slotted["full_path"]).read() == b"two"
+    assert env.files() == [slotted["full_path"]]

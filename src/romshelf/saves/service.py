@@ -679,19 +679,20 @@ def _store_save_locked(
                 check_quota(ctx, s, user_id, screenshot.size)
                 _store_screenshot(s, ops, user_id, rom, same, screenshot)
             return StoredSave(same, device, deduplicated=True)
-    check_quota(ctx, s, user_id, upload.size + (screenshot.size if screenshot else 0))
+    if slot is None and existing is None:
+        # A slotless name that is a (slotted) row's file on disk: refresh that row in place.
+        existing = s.scalar(
+            sa.select(Save)
+            .where(Save.user_id == user_id, Save.rom_id == rom.id, Save.file_path == folder, Save.file_name == name)
+            .order_by(Save.id)
+            .limit(1)
+        )
+    replaced = existing.file_size_bytes if slot is None and existing is not None else 0
+    check_quota(ctx, s, user_id, max(0, upload.size - replaced) + (screenshot.size if screenshot else 0))
     now = utcnow()
     if slot is not None:
         save = _new_slot_save(s, ops, user_id, rom, upload, name, folder, emulator, slot, device)
     else:
-        if existing is None:
-            # A slotless name that is a (slotted) row's file on disk: refresh that row in place.
-            existing = s.scalar(
-                sa.select(Save)
-                .where(Save.user_id == user_id, Save.rom_id == rom.id, Save.file_path == folder, Save.file_name == name)
-                .order_by(Save.id)
-                .limit(1)
-            )
         if existing is None:
             save = Save(
                 rom_id=rom.id,
