@@ -51,16 +51,17 @@ import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from romshelf.core import jobs
 from romshelf.core.context import AppContext
-from romshelf.core.db import LockTimeout
+from romshelf.core.db import LockTimeout, is_unique_violation
 from romshelf.core.errors import AppError, BadRequest, Conflict, NotFound, PayloadTooLarge
 from romshelf.core.paths import UnsafePath, sanitize_filename
 from romshelf.core.storage import CHUNK, FileExists, LocalStorage, _chunks
@@ -75,6 +76,7 @@ from romshelf.saves.models import AssetMixin, DeviceSaveSync, Save, Screenshot, 
 from romshelf.saves.views import linked_screenshots
 
 log = logging.getLogger("romshelf.saves")
+T = TypeVar("T")
 
 INCOMING = ".incoming"
 TRASH = ".trash"
@@ -938,20 +940,37 @@ def delete_screenshot(ctx: AppContext, user_id: int, screenshot_id: int) -> None
         ops.remove(shot.full_path)
 
 
+def _retrying(fn: Callable[[Session], T], ctx: AppContext) -> T:
+    """Run ``fn`` in a write transaction; once more if a concurrent request inserted the same
+    sync record first (unique violation)."""
+    for attempt in (1, 2):
+        try:
+            with ctx.db.transaction() as s:
+                return fn(s)
+        except IntegrityError as e:
+            if attempt == 2 or not is_unique_violation(e):
+                raise
+    raise AssertionError("unreachable")
+
+
 def mark_downloaded(ctx: AppContext, user_id: int, save_id: int, device_id: str) -> tuple[Save, Device]:
     """``POST /saves/{id}/downloaded``: the device now holds the save as of its ``updated_at``."""
-    with ctx.db.transaction() as s:
+
+    def run(s: Session) -> tuple[Save, Device]:
         save = get_owned_save(s, user_id, save_id)
         device = get_owned_device(s, user_id, device_id)
         upsert_sync(s, device, save, save.updated_at)
         touch_last_seen(s, device)
-    return save, device
+        return save, device
+
+    return _retrying(run, ctx)
 
 
 def set_untracked(ctx: AppContext, user_id: int, save_id: int, device_id: str, untracked: bool) -> tuple[Save, Device]:
     """``/untrack`` (creates a record if none, ``is_untracked=true``) and ``/track`` (clears the
     flag; no record is created when there is none)."""
-    with ctx.db.transaction() as s:
+
+    def run(s: Session) -> tuple[Save, Device]:
         save = get_owned_save(s, user_id, save_id)
         device = get_owned_device(s, user_id, device_id)
         row = _get_sync(s, device.id, save.id)
@@ -959,18 +978,24 @@ def set_untracked(ctx: AppContext, user_id: int, save_id: int, device_id: str, u
             row.is_untracked = untracked
         elif untracked:
             s.add(DeviceSaveSync(device_id=device.id, save_id=save.id, last_synced_at=utcnow(), is_untracked=True))
-    return save, device
+        return save, device
+
+    return _retrying(run, ctx)
 
 
 def record_download(ctx: AppContext, user_id: int, save: Save, device: Device) -> None:
-    """Optimistic sync on ``/content`` by the owner with a device."""
-    with ctx.db.transaction() as s:
+    """Optimistic sync on ``/content`` by the owner with a device: the device holds the version
+    that was served (``save.updated_at`` as read before serving), even if a newer one landed since."""
+
+    def run(s: Session) -> None:
         fresh = s.get(Save, save.id)
         dev = s.get(Device, device.id)
         if fresh is None or dev is None or fresh.user_id != user_id:
             return
-        upsert_sync(s, dev, fresh, fresh.updated_at)
+        upsert_sync(s, dev, fresh, save.updated_at)
         touch_last_seen(s, dev)
+
+    _retrying(run, ctx)
 
 
 # --- states ----------------------------------------------------------------------------------------
