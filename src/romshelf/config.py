@@ -67,9 +67,9 @@ class Settings(BaseSettings):
     xdelta3_path: str = "xdelta3"
 
     # --- saves, states, devices ---------------------------------------------------------------
-    max_asset_upload_bytes: int = Field(default=512 * MiB, ge=0)  # 0 = no limit
-    max_autocleanup_limit: int = Field(default=100, ge=1)
-    user_quota_bytes: int = Field(default=0, ge=0)  # per-user saves+states quota; 0 = off
+    max_asset_upload_bytes: int = Field(default=512 * MiB, ge=0)  # per save/state/screenshot file; 0 = no limit
+    max_autocleanup_limit: int = Field(default=100, ge=1)  # upper clamp of POST /api/saves autocleanup_limit
+    user_quota_bytes: int = Field(default=0, ge=0)  # per-user saves+states+screenshots bytes; 0 = off
     # Device pairing (/api/auth/device): how long a request lives, the poll interval a device is
     # told to keep, and per-client-IP request limits (per process; 0 = no limit).
     device_pairing_ttl_seconds: int = Field(default=600, ge=30)

@@ -10,9 +10,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from romshelf.accounts.models import User
-from romshelf.saves.models import AssetMixin, Save, Screenshot, State
+from romshelf.core.timeutil import to_utc
+from romshelf.devices.models import Device
+from romshelf.saves.models import AssetMixin, DeviceSaveSync, Save, Screenshot, State
 from romshelf.saves.schemas import (
     BaseAssetSchema,
+    DeviceSyncSchema,
     SaveSchema,
     ScreenshotSchema,
     StateSchema,
@@ -150,3 +153,60 @@ def assets_for_rom(session: Session, rom_id: int, user_id: int | None) -> RomAss
                 UserScreenshotSchema(**screenshot_schema(shot).model_dump(), **user_fields(shot.user_id))
             )
     return out
+
+
+def device_syncs(session: Session, saves: Sequence[Save], device: Device) -> dict[int, list[DeviceSyncSchema]]:
+    """RomM's ``device_syncs`` per save, for a request that names ``device``: every device's
+    record (newest sync first), ``is_current`` when synced at or after the save's
+    ``updated_at``; a synthetic not-current entry for ``device`` if it has no record; the
+    caller's device first."""
+    if not saves:
+        return {}
+    rows = session.execute(
+        sa.select(DeviceSaveSync, Device.name)
+        .join(Device, Device.id == DeviceSaveSync.device_id)
+        .where(DeviceSaveSync.save_id.in_([s.id for s in saves]))
+        .order_by(DeviceSaveSync.last_synced_at.desc(), DeviceSaveSync.device_id)
+    ).all()
+    by_save: dict[int, list[tuple[DeviceSaveSync, str | None]]] = {}
+    for sync, name in rows:
+        by_save.setdefault(sync.save_id, []).append((sync, name))
+    out: dict[int, list[DeviceSyncSchema]] = {}
+    for save in saves:
+        updated = to_utc(save.updated_at)
+        entries = [
+            DeviceSyncSchema(
+                device_id=sync.device_id,
+                device_name=name,
+                last_synced_at=sync.last_synced_at,
+                is_untracked=sync.is_untracked,
+                is_current=to_utc(sync.last_synced_at) >= updated,
+            )
+            for sync, name in by_save.get(save.id, [])
+        ]
+        if not any(e.device_id == device.id for e in entries):
+            entries.append(
+                DeviceSyncSchema(
+                    device_id=device.id,
+                    device_name=device.name,
+                    last_synced_at=save.updated_at,
+                    is_untracked=False,
+                    is_current=False,
+                )
+            )
+        entries.sort(key=lambda e: e.device_id != device.id)
+        out[save.id] = entries
+    return out
+
+
+def save_schemas(session: Session, saves: Sequence[Save], device: Device | None = None) -> list[SaveSchema]:
+    """SaveSchema for each save, with its screenshot, and ``device_syncs`` when a device is named
+    (``[]`` otherwise, as RomM)."""
+    links = linked_screenshots(session, saves)
+    syncs = device_syncs(session, saves, device) if device is not None else {}
+    return [save_schema(s, links.get(s.id), syncs.get(s.id, [])) for s in saves]
+
+
+def state_schemas(session: Session, states: Sequence[State]) -> list[StateSchema]:
+    links = linked_screenshots(session, states)
+    return [state_schema(s, links.get(s.id)) for s in states]
