@@ -28,7 +28,7 @@ import httpx
 import sqlalchemy as sa
 
 from benchmarks._util import admin_token, emit, server, summarize_ms
-from benchmarks.bench_roms import build_library
+from benchmarks.bench_roms import _cpu_seconds, build_library
 
 SAVES_PER_ROM = 10
 
@@ -39,7 +39,7 @@ def _seed_saves(db_file: Path, user_id: int, n_saves: int) -> list[int]:
     from romshelf.saves.models import Save
 
     engine = sa.create_engine(f"sqlite:///{db_file}")
-    now = utcnow().replace(tzinfo=None)
+    now = utcnow()
     rom_ids = list(range(1, n_saves // SAVES_PER_ROM + 1))
     with engine.begin() as conn:
         batch: list[dict[str, object]] = []
@@ -143,17 +143,30 @@ def run(quick: bool) -> None:
             for u in urls[:10]:
                 c.get(u, headers=h)
             samples = []
+            cpu0 = _cpu_seconds(srv.pid)
             for u in urls:
                 t = time.perf_counter()
                 r = c.get(u, headers=h)
                 samples.append(time.perf_counter() - t)
                 assert r.status_code == 200 and len(r.json()) == SAVES_PER_ROM, (r.status_code, r.text[:300])
+            cpu_ms = round((_cpu_seconds(srv.pid) - cpu0) * 1000 / len(urls), 3)
             stats = summarize_ms(samples)
-            emit("saves_list_by_rom", stats["median_ms"], "ms median", saves=n_saves, items=SAVES_PER_ROM, **stats)
+            emit(
+                "saves_list_by_rom",
+                stats["median_ms"],
+                "ms median",
+                saves=n_saves,
+                items=SAVES_PER_ROM,
+                server_cpu_ms=cpu_ms,
+                **stats,
+            )
 
             payload = os.urandom(32 * 1024)
             samples = []
+            cpu0 = 0.0
             for i in range(reps + 10):
+                if i == 10:
+                    cpu0 = _cpu_seconds(srv.pid)
                 body = payload[:-8] + i.to_bytes(8, "big")  # distinct bytes: no dedup shortcut
                 t = time.perf_counter()
                 r = c.post(
@@ -165,8 +178,9 @@ def run(quick: bool) -> None:
                 if i >= 10:
                     samples.append(time.perf_counter() - t)
                 assert r.status_code == 200, (r.status_code, r.text[:300])
+            cpu_ms = round((_cpu_seconds(srv.pid) - cpu0) * 1000 / reps, 3)
             stats = summarize_ms(samples)
-            emit("save_upload_32k", stats["median_ms"], "ms median", saves=n_saves, **stats)
+            emit("save_upload_32k", stats["median_ms"], "ms median", saves=n_saves, server_cpu_ms=cpu_ms, **stats)
 
             devices = []
             for i in range(16):

@@ -81,7 +81,9 @@ class AtomicWriter(Protocol):
 
 
 class Storage(Protocol):
-    def writer(self, key: str, *, overwrite: bool = True, max_bytes: int | None = None) -> AtomicWriter: ...
+    def writer(
+        self, key: str, *, overwrite: bool = True, max_bytes: int | None = None, staging: bool = False
+    ) -> AtomicWriter: ...
     def write(
         self,
         key: str,
@@ -99,7 +101,7 @@ class Storage(Protocol):
     def exists(self, key: str) -> bool: ...
     def delete(self, key: str, *, missing_ok: bool = True) -> bool: ...
     def delete_tree(self, key: str) -> bool: ...
-    def move(self, src: str, dst: str, *, overwrite: bool = False) -> None: ...
+    def move(self, src: str, dst: str, *, overwrite: bool = False, sync_source: bool = True) -> None: ...
     def list(self, key: str = "") -> Iterator[Entry]: ...
     def walk(self, key: str = "") -> Iterator[Entry]: ...
     def makedirs(self, key: str) -> None: ...
@@ -120,8 +122,11 @@ def _fsync_dir(path: Path) -> None:
 
 
 class _LocalWriter:
-    def __init__(self, storage: LocalStorage, key: str, overwrite: bool, max_bytes: int | None) -> None:
+    def __init__(
+        self, storage: LocalStorage, key: str, overwrite: bool, max_bytes: int | None, staging: bool = False
+    ) -> None:
         self.key = key
+        self._staging = staging
         self.size = 0
         self._overwrite = overwrite
         self._max = max_bytes
@@ -160,7 +165,8 @@ class _LocalWriter:
                     raise FileExists(f"File {self._final.name} already exists") from None
                 finally:
                     self._tmp.unlink(missing_ok=True)
-            _fsync_dir(self._final.parent)
+            if not self._staging:
+                _fsync_dir(self._final.parent)
             st = self._final.stat()
             self._done = True
             return StoredFile(self.key, st.st_size, st.st_mtime)
@@ -212,8 +218,14 @@ class LocalStorage:
         return self.path(key)
 
     # --- writing ---------------------------------------------------------------------------
-    def writer(self, key: str, *, overwrite: bool = True, max_bytes: int | None = None) -> _LocalWriter:
-        return _LocalWriter(self, key, overwrite, max_bytes)
+    def writer(
+        self, key: str, *, overwrite: bool = True, max_bytes: int | None = None, staging: bool = False
+    ) -> _LocalWriter:
+        """An atomic writer for ``key``. ``staging=True`` is for a file that will be moved into
+        place later (an upload being staged): its bytes are still fsync'ed, but its folder entry
+        need not survive a crash, so the folder fsync is skipped (the later move syncs the
+        destination folder)."""
+        return _LocalWriter(self, key, overwrite, max_bytes, staging)
 
     def write(
         self,
@@ -333,7 +345,9 @@ class LocalStorage:
                 raise
             parent = parent.parent
 
-    def move(self, src: str, dst: str, *, overwrite: bool = False) -> None:
+    def move(self, src: str, dst: str, *, overwrite: bool = False, sync_source: bool = True) -> None:
+        """Rename ``src`` to ``dst`` and fsync the destination folder (and the source folder,
+        unless ``sync_source=False``: for a staging area whose leftovers are swept anyway)."""
         s, d = self.path(src), self.path(dst)
         if not s.exists():
             raise FileMissing(f"File not found: {src}")
@@ -351,7 +365,7 @@ class LocalStorage:
                 raise FileExists(f"{d.name} already exists") from None
             os.unlink(s)
         _fsync_dir(d.parent)
-        if s.parent != d.parent:
+        if sync_source and s.parent != d.parent:
             _fsync_dir(s.parent)
 
     def cleanup_temp_files(self, key: str = "", older_than: float = 3600.0) -> int:

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import Body, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from romshelf.accounts.dependencies import Principal, require
 from romshelf.accounts.scopes import Scope
@@ -48,6 +48,24 @@ class SaveSummarySchema(Schema):
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+_SAVES_JSON = TypeAdapter(list[SaveSchema])
+_STATES_JSON = TypeAdapter(list[StateSchema])
+
+
+def _json(body: bytes) -> Response:
+    """Schemas already built and validated here are encoded once; returning a Response skips
+    FastAPI's second validation of ``response_model`` (which still documents the shape)."""
+    return Response(content=body, media_type="application/json")
+
+
+def _saves_json(items: list[SaveSchema]) -> Response:
+    return _json(_SAVES_JSON.dump_json(items))
+
+
+def _states_json(items: list[StateSchema]) -> Response:
+    return _json(_STATES_JSON.dump_json(items))
+
+
 def _device_scope(principal: Principal, device_id: str | None, scope: str) -> None:
     if device_id is not None and not principal.has(scope):
         raise Forbidden()
@@ -81,14 +99,14 @@ def _bool_field(value: str | None, name: str) -> bool | None:
     )
 
 
-def _save_out(ctx: AppContext, save: Save, device: Device | None = None) -> SaveSchema:
+def _save_out(ctx: AppContext, save: Save, device: Device | None = None) -> Response:
     with ctx.db.read() as s:
-        return views.save_schemas(s, [save], device)[0]
+        return _json(views.save_schemas(s, [save], device)[0].model_dump_json())
 
 
-def _state_out(ctx: AppContext, state: State) -> StateSchema:
+def _state_out(ctx: AppContext, state: State) -> Response:
     with ctx.db.read() as s:
-        return views.state_schemas(s, [state])[0]
+        return _json(views.state_schemas(s, [state])[0].model_dump_json())
 
 
 def _precheck(ctx: AppContext, user_id: int, rom_id: int | None, device_id: str | None, *, visible: bool) -> None:
@@ -173,8 +191,9 @@ async def add_save(
         form.discard(ctx)
         raise
     form.discard(ctx)
-    result = await run_in_threadpool(
-        lambda: service.store_save(
+
+    def store() -> Response:
+        result = service.store_save(
             ctx,
             user_id=principal.user_id,
             rom_id=rom_id,
@@ -187,8 +206,9 @@ async def add_save(
             autocleanup_limit=service.DEFAULT_AUTOCLEANUP_LIMIT if autocleanup_limit is None else autocleanup_limit,
             screenshot=shot,
         )
-    )
-    return await run_in_threadpool(_save_out, ctx, result.save, result.device)
+        return _save_out(ctx, result.save, result.device)
+
+    return await run_in_threadpool(store)  # type: ignore[return-value]
 
 
 @router.get("/api/saves", response_model=list[SaveSchema])
@@ -205,7 +225,7 @@ def get_saves(
     with ctx.db.read() as s:
         device = get_owned_device(s, principal.user_id, device_id) if device_id is not None else None
         saves = service.list_saves(s, principal.user_id, rom_id=rom_id, platform_id=platform_id, slot=slot)
-        return views.save_schemas(s, saves, device)
+        return _saves_json(views.save_schemas(s, saves, device))  # type: ignore[return-value]
 
 
 @router.get("/api/saves/identifiers", response_model=list[int])
@@ -405,7 +425,8 @@ def get_states(
     principal: Principal = require(Scope.ASSETS_READ),
 ) -> list[StateSchema]:
     with ctx.db.read() as s:
-        return views.state_schemas(s, service.list_states(s, principal.user_id, rom_id=rom_id, platform_id=platform_id))
+        states = service.list_states(s, principal.user_id, rom_id=rom_id, platform_id=platform_id)
+        return _states_json(views.state_schemas(s, states))  # type: ignore[return-value]
 
 
 @router.get("/api/states/identifiers", response_model=list[int])

@@ -225,7 +225,9 @@ class IncomingWriter:
             max_bytes = ctx.settings.max_asset_upload_bytes or None  # 0 = no limit
         self.max_bytes = max_bytes
         self.key = f"{INCOMING}/{uuid.uuid4().hex}"
-        self._writer = ctx.storages.assets.writer(self.key, overwrite=False)
+        # A fresh uuid name: nothing to clobber, and the folder entry need not be durable (the
+        # move into place syncs the destination folder).
+        self._writer = ctx.storages.assets.writer(self.key, overwrite=True, staging=True)
         self._md5 = hashlib.md5(usedforsecurity=False)
         self.size = 0
 
@@ -288,7 +290,7 @@ class _FileOps:
 
     def place_new(self, staged: str, key: str) -> None:
         """Staged file -> ``key``, which must not exist (FileExists otherwise)."""
-        self.storage.move(staged, key, overwrite=False)
+        self.storage.move(staged, key, overwrite=False, sync_source=False)
         self._undo.append(("unplace", key, staged))
 
     def place_replace(self, staged: str, key: str) -> None:

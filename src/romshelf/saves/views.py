@@ -38,14 +38,18 @@ def linked_screenshots(session: Session, assets: Sequence[AssetMixin]) -> dict[i
     One query for the whole batch."""
     if not assets:
         return {}
-    keys = {(a.user_id, a.rom_id) for a in assets}
-    names = {n for a in assets for n in (a.file_name, a.file_name_no_ext)}
+    # A user has few screenshots per ROM: fetch theirs for these ROMs (indexed by user) and match
+    # names here, rather than sending every asset name to the database.
+    user_ids = sorted({a.user_id for a in assets})
+    rom_ids = sorted({a.rom_id for a in assets})
     rows = session.scalars(
         sa.select(Screenshot).where(
-            sa.tuple_(Screenshot.user_id, Screenshot.rom_id).in_(list(keys)),
-            sa.or_(Screenshot.file_name.in_(names), Screenshot.file_name_no_ext.in_(names)),
+            Screenshot.user_id.in_(user_ids) if len(user_ids) > 1 else Screenshot.user_id == user_ids[0],
+            Screenshot.rom_id.in_(rom_ids) if len(rom_ids) > 1 else Screenshot.rom_id == rom_ids[0],
         )
     ).all()
+    if not rows:
+        return {}
     out: dict[int, Screenshot] = {}
     for a in assets:
         wanted = {a.file_name, a.file_name_no_ext}
