@@ -131,11 +131,14 @@ class _LocalWriter:
         self._overwrite = overwrite
         self._max = max_bytes
         self._final = storage.path(key)
-        self._final.parent.mkdir(parents=True, exist_ok=True)
         if not overwrite and self._final.exists():
             raise FileExists(f"File {self._final.name} already exists")
         self._tmp = self._final.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}"
-        self._fh: BinaryIO | None = open(self._tmp, "xb")  # noqa: SIM115 - closed in commit/abort
+        try:  # the folder usually exists: create it only when the open says it is missing
+            self._fh: BinaryIO | None = open(self._tmp, "xb")  # noqa: SIM115 - closed in commit/abort
+        except FileNotFoundError:
+            self._final.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self._tmp, "xb")  # noqa: SIM115
         self._done = False
 
     def write(self, data: bytes) -> None:
@@ -349,10 +352,13 @@ class LocalStorage:
         """Rename ``src`` to ``dst`` and fsync the destination folder (and the source folder,
         unless ``sync_source=False``: for a staging area whose leftovers are swept anyway)."""
         s, d = self.path(src), self.path(dst)
-        if not s.exists():
-            raise FileMissing(f"File not found: {src}")
-        d.parent.mkdir(parents=True, exist_ok=True)
-        if s.is_dir():
+        try:
+            src_stat = os.stat(s)
+        except FileNotFoundError:
+            raise FileMissing(f"File not found: {src}") from None
+        if not d.parent.is_dir():
+            d.parent.mkdir(parents=True, exist_ok=True)
+        if stat_mod.S_ISDIR(src_stat.st_mode):
             if d.exists() and not overwrite:
                 raise FileExists(f"{d.name} already exists")
             os.rename(s, d)
