@@ -28,6 +28,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -41,7 +42,7 @@ from romshelf.accounts.models import User
 from romshelf.core.context import AppContext
 from romshelf.core.errors import AppError
 from romshelf.core.paths import UnsafePath, sanitize_filename
-from romshelf.core.storage import CHUNK
+from romshelf.core.storage import CHUNK, FileMissing
 from romshelf.core.timeutil import utcnow
 from romshelf.platforms.models import Platform
 from romshelf.roms.models import Rom
@@ -101,6 +102,7 @@ class ExportResult:
     screenshots: int = 0
     bytes: int = 0
     manifest: Path | None = None
+    unreadable: list[str] = field(default_factory=list)  # stored files that could not be read
 
 
 def _copy_out(ctx: AppContext, key: str, dest: Path) -> tuple[str, int]:
@@ -183,7 +185,11 @@ def export_saves(
         rom_dir = PurePosixPath(_part(platform.fs_slug, "_"), _part(rom.fs_name, str(rom.id)))
         emulator = getattr(asset, "emulator", None)
         rel = _unique(PurePosixPath(f"{kind}s") / rom_dir / _part(emulator, "_") / asset.file_name, taken)
-        md5, size = _copy_out(ctx, asset.full_path, dest / rel)
+        try:
+            md5, size = _copy_out(ctx, asset.full_path, dest / rel)
+        except (FileMissing, OSError) as e:
+            result.unreadable.append(f"{kind} {asset.id} ({asset.full_path}): {getattr(e, 'detail', None) or e}")
+            continue
         result.bytes += size
         if kind == "save":
             result.saves += 1
@@ -218,7 +224,13 @@ def export_saves(
         if shot is not None:
             if shot.id not in shot_done:
                 srel = _unique(PurePosixPath("screenshots") / rom_dir / shot.file_name, taken)
-                smd5, ssize = _copy_out(ctx, shot.full_path, dest / srel)
+                try:
+                    smd5, ssize = _copy_out(ctx, shot.full_path, dest / srel)
+                except (FileMissing, OSError) as e:
+                    why = getattr(e, "detail", None) or e
+                    result.unreadable.append(f"screenshot {shot.id} ({shot.full_path}): {why}")
+                    items.append(item)
+                    continue
                 result.bytes += ssize
                 result.screenshots += 1
                 if progress is not None:
@@ -234,6 +246,7 @@ def export_saves(
         "user": username,
         "counts": {"saves": result.saves, "states": result.states, "screenshots": result.screenshots},
         "bytes": result.bytes,
+        "unreadable": result.unreadable,
         "items": items,
     }
     path = dest / MANIFEST
@@ -396,9 +409,13 @@ def _existing(ctx: AppContext, s: Session, user_id: int, rom_id: int, item: dict
         want = item.get("content_hash") or item["md5"]
         q = sa.select(Save).where(Save.user_id == user_id, Save.rom_id == rom_id)
         if slot is not None:
-            # The service keeps every version of a slot: the same content anywhere in it is "there".
-            same = s.scalar(q.where(Save.slot == slot, Save.content_hash == want).order_by(Save.id).limit(1))
-            return ("same", same) if same is not None else ("none", None)
+            # A slot keeps every version: the item is there if a row of the slot has its content
+            # under its name (or the ``name (n).ext`` a taken name would have become).
+            stem, ext = os.path.splitext(name)
+            for row in s.scalars(q.where(Save.slot == slot, Save.content_hash == want).order_by(Save.id)):
+                if row.file_name == name or re.fullmatch(re.escape(stem) + r" \(\d+\)" + re.escape(ext), row.file_name):
+                    return "same", row
+            return "none", None
         row = s.scalar(q.where(Save.slot.is_(None), Save.file_name == name).order_by(Save.id).limit(1))
         if row is None:
             return "none", None

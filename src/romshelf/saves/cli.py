@@ -65,6 +65,10 @@ def export(
             f"exported {res.saves} saves, {res.states} states and {res.screenshots} screenshots of {user} "
             f"({res.bytes} bytes, {_mib(res.bytes)}) to {escape(str(dest))}"
         )
+        for problem in res.unreadable:
+            say(f"[red]not exported[/red]: {escape(problem)}")
+        if res.unreadable:
+            raise typer.Exit(1)
     except BackupError as e:
         say(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(1) from None
