@@ -277,6 +277,7 @@ class ImportResult:
     failed: int = 0
     bytes: int = 0
     reports: list[ItemReport] = field(default_factory=list)
+    rom_cache: dict[str, int | None] = field(default_factory=dict, repr=False)
 
     def add(self, report: ItemReport) -> None:
         self.reports.append(report)
@@ -336,9 +337,9 @@ def _check_file(src: Path, entry: dict[str, Any]) -> Path:
 class _RomMatcher:
     """Maps an exported ROM identity to a ROM of this server (cached per identity)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, cache: dict[str, int | None]) -> None:
         self.s = session
-        self.cache: dict[str, int | None] = {}
+        self.cache = cache  # outlives the session: one lookup per ROM identity per import
 
     def match(self, rom_id: Any, rom: dict[str, Any]) -> int | None:
         key = json.dumps([rom_id, rom], sort_keys=True)
@@ -509,7 +510,7 @@ def _import_one(
         except ValueError as e:
             shot_problem = f"screenshot not restored: {e}"
     with ctx.db.read() as s:
-        rom_id = _RomMatcher(s).match(item.get("rom_id"), item["rom"])
+        rom_id = _RomMatcher(s, result.rom_cache).match(item.get("rom_id"), item["rom"])
         if rom_id is None:
             r = item["rom"]
             return ItemReport(
@@ -560,6 +561,8 @@ def _import_one(
             service.set_visibility(ctx, user_id, model, asset.id, bool(item.get("is_public")))
     except AppError as e:
         return ItemReport(label, "failed", str(e.detail))
+    except OSError as e:
+        return ItemReport(label, "failed", f"could not read the export: {e}")
     finally:
         service.discard(ctx, shot_upload)
     result.bytes += int(item.get("size") or 0)

@@ -35,7 +35,8 @@ Read a stored file with ``ctx.storages.assets.open(row.full_path)``.
 
 Slot uploads get RomM's UTC tag ``name [YYYY-MM-DD_HH-MM-SS].ext``; when that name is already
 taken (two uploads in the same second) the new one becomes ``name [tag] (2).ext`` and so on, so
-every accepted upload keeps its own row and file. Identical content to the same slot returns
+every accepted upload keeps its own row and file (a restore passes ``keep_name`` to keep the tag
+the save already has). Identical content to the same slot returns
 the existing row (the staged copy is dropped; no file a row points to is ever deleted).
 """
 
