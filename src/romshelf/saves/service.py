@@ -35,7 +35,8 @@ Read a stored file with ``ctx.storages.assets.open(row.full_path)``.
 
 Slot uploads get RomM's UTC tag ``name [YYYY-MM-DD_HH-MM-SS].ext``; when that name is already
 taken (two uploads in the same second) the new one becomes ``name [tag] (2).ext`` and so on, so
-every accepted upload keeps its own row and file. Identical content to the same slot returns
+every accepted upload keeps its own row and file (a restore passes ``keep_name`` to keep the tag
+the save already has). Identical content to the same slot returns
 the existing row (the staged copy is dropped; no file a row points to is ever deleted).
 """
 
@@ -584,6 +585,7 @@ def store_save(
     autocleanup: bool = False,
     autocleanup_limit: int | None = DEFAULT_AUTOCLEANUP_LIMIT,
     screenshot: Upload | None = None,
+    keep_name: bool = False,
 ) -> StoredSave:
     """Store a staged save (``POST /api/saves``); consumes ``upload`` and ``screenshot``.
 
@@ -613,7 +615,21 @@ def store_save(
             device = get_owned_device(s, user_id, device_id) if device_id else None
             folder = asset_dir("saves", user_id, rom.fs_slug, rom.id, emulator)
             result = _store_save_locked(
-                ctx, s, ops, user_id, rom, upload, name, folder, emulator, slot, device, overwrite, hash_, screenshot
+                ctx,
+                s,
+                ops,
+                user_id,
+                rom,
+                upload,
+                name,
+                folder,
+                emulator,
+                slot,
+                device,
+                overwrite,
+                hash_,
+                screenshot,
+                keep_name,
             )
             if slot is not None and autocleanup and not result.deduplicated:
                 result.removed_ids = _autocleanup(s, ops, user_id, rom.id, slot, limit)
@@ -638,6 +654,7 @@ def _store_save_locked(
     overwrite: bool,
     hash_: str | None,
     screenshot: Upload | None,
+    keep_name: bool = False,
 ) -> StoredSave:
     existing: Save | None = None
     if slot is None:
@@ -695,7 +712,7 @@ def _store_save_locked(
     check_quota(ctx, s, user_id, max(0, upload.size - replaced) + (screenshot.size if screenshot else 0))
     now = utcnow()
     if slot is not None:
-        save = _new_slot_save(s, ops, user_id, rom, upload, name, folder, emulator, slot, device)
+        save = _new_slot_save(s, ops, user_id, rom, upload, name, folder, emulator, slot, device, keep_name)
     else:
         if existing is None:
             save = Save(
@@ -753,9 +770,11 @@ def _new_slot_save(
     emulator: str | None,
     slot: str,
     device: Device | None,
+    keep_name: bool = False,
 ) -> Save:
-    """A new row and file for a slot upload under the first free ``name [tag] (n).ext``."""
-    tagged = apply_datetime_tag(name)
+    """A new row and file for a slot upload under the first free ``name [tag] (n).ext``
+    (``name (n).ext`` with ``keep_name``)."""
+    tagged = name if keep_name else apply_datetime_tag(name)
     for n in range(1, 10_000):
         candidate = _numbered(tagged, n)
         if len(candidate) > 450:
