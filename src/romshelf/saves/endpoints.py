@@ -19,7 +19,7 @@ from pydantic import BaseModel, TypeAdapter
 from romshelf.accounts.dependencies import Principal, require
 from romshelf.accounts.scopes import Scope
 from romshelf.core.context import AppContext, get_ctx
-from romshelf.core.errors import Forbidden, NotFound, UnprocessableEntity
+from romshelf.core.errors import BadRequest, Forbidden, NotFound, UnprocessableEntity
 from romshelf.core.routing import APIRouter
 from romshelf.core.schema import Schema
 from romshelf.core.streaming import FileSource, serve
@@ -165,48 +165,56 @@ async def add_save(
     accepted and ignored (no sync sessions yet)."""
     forms.check_request_size(ctx, request)
     _device_scope(principal, device_id, Scope.DEVICES_WRITE)
-    await run_in_threadpool(_precheck, ctx, principal.user_id, rom_id, device_id, visible=False)
-    form = await forms.read_asset_form(ctx, request, SAVE_FILES)
-    try:
-        f = form.fields
-        rom_id = rom_id if rom_id is not None else _int_field(f.get("rom_id"), "rom_id")
-        if rom_id is None:
-            raise _missing("query", "rom_id")
-        emulator = emulator if emulator is not None else (f.get("emulator") or None)
-        slot = slot if slot is not None else (f.get("slot") or None)
-        if device_id is None and f.get("device_id"):
-            device_id = f["device_id"]
-            _device_scope(principal, device_id, Scope.DEVICES_WRITE)
-        if overwrite is None:
-            overwrite = _bool_field(f.get("overwrite"), "overwrite")
-        if autocleanup is None:
-            autocleanup = _bool_field(f.get("autocleanup"), "autocleanup")
-        if autocleanup_limit is None:
-            autocleanup_limit = _int_field(f.get("autocleanup_limit"), "autocleanup_limit")
-        upload = form.files.pop("saveFile", None)
-        if upload is None:
-            raise _missing("body", "saveFile")
-        shot = form.files.pop("screenshotFile", None)
-    except BaseException:
-        form.discard(ctx)
-        raise
-    form.discard(ctx)
+    small = forms.is_small(request)
+    if not small:  # unknown device or ROM: 404 before staging a large body
+        await run_in_threadpool(_precheck, ctx, principal.user_id, rom_id, device_id, visible=False)
+    form = await forms.read_asset_form(ctx, request, SAVE_FILES, defer=small)
 
     def store() -> Response:
-        result = service.store_save(
-            ctx,
-            user_id=principal.user_id,
-            rom_id=rom_id,
-            upload=upload,
-            emulator=emulator,
-            slot=slot,
-            device_id=device_id,
-            overwrite=bool(overwrite),
-            autocleanup=bool(autocleanup),
-            autocleanup_limit=service.DEFAULT_AUTOCLEANUP_LIMIT if autocleanup_limit is None else autocleanup_limit,
-            screenshot=shot,
-        )
-        return _save_out(ctx, result.save, result.device)
+        nonlocal rom_id, emulator, slot, device_id, overwrite, autocleanup, autocleanup_limit
+        try:
+            f = form.fields
+            rom_id = rom_id if rom_id is not None else _int_field(f.get("rom_id"), "rom_id")
+            if rom_id is None:
+                raise _missing("query", "rom_id")
+            emulator = emulator if emulator is not None else (f.get("emulator") or None)
+            slot = slot if slot is not None else (f.get("slot") or None)
+            if device_id is None and f.get("device_id"):
+                device_id = f["device_id"]
+                _device_scope(principal, device_id, Scope.DEVICES_WRITE)
+            if overwrite is None:
+                overwrite = _bool_field(f.get("overwrite"), "overwrite")
+            if autocleanup is None:
+                autocleanup = _bool_field(f.get("autocleanup"), "autocleanup")
+            if autocleanup_limit is None:
+                autocleanup_limit = _int_field(f.get("autocleanup_limit"), "autocleanup_limit")
+            if "saveFile" not in form.file_names:
+                raise _missing("body", "saveFile")
+            form.complete()
+            upload = form.files.pop("saveFile")
+            shot = form.files.pop("screenshotFile", None)
+            result = service.store_save(
+                ctx,
+                user_id=principal.user_id,
+                rom_id=rom_id,
+                upload=upload,
+                emulator=emulator,
+                slot=slot,
+                device_id=device_id,
+                overwrite=bool(overwrite),
+                autocleanup=bool(autocleanup),
+                autocleanup_limit=service.DEFAULT_AUTOCLEANUP_LIMIT if autocleanup_limit is None else autocleanup_limit,
+                screenshot=shot,
+                with_schema=True,
+            )
+        except (BadRequest, UnprocessableEntity):
+            if small:  # an unknown device or ROM answers 404 before anything else, as for large bodies
+                _precheck(ctx, principal.user_id, rom_id, device_id, visible=False)
+            raise
+        finally:
+            form.discard(ctx)
+        assert result.schema is not None
+        return _json(result.schema.model_dump_json())
 
     return await run_in_threadpool(store)  # type: ignore[return-value]
 
@@ -393,28 +401,36 @@ async def add_state(
 ) -> StateSchema:
     """Upload a state (multipart ``stateFile``, optional ``screenshotFile``)."""
     forms.check_request_size(ctx, request)
-    await run_in_threadpool(_precheck, ctx, principal.user_id, rom_id, None, visible=True)
-    form = await forms.read_asset_form(ctx, request, STATE_FILES)
-    try:
-        f = form.fields
-        rom_id = rom_id if rom_id is not None else _int_field(f.get("rom_id"), "rom_id")
-        if rom_id is None:
-            raise _missing("query", "rom_id")
-        emulator = emulator if emulator is not None else (f.get("emulator") or None)
-        upload = form.files.pop("stateFile", None)
-        if upload is None:
-            raise _missing("body", "stateFile")
-        shot = form.files.pop("screenshotFile", None)
-    except BaseException:
-        form.discard(ctx)
-        raise
-    form.discard(ctx)
-    result = await run_in_threadpool(
-        lambda: service.store_state(
-            ctx, user_id=principal.user_id, rom_id=rom_id, upload=upload, emulator=emulator, screenshot=shot
-        )
-    )
-    return await run_in_threadpool(_state_out, ctx, result.state)
+    small = forms.is_small(request)
+    if not small:  # unknown or hidden ROM: 404 before staging a large body
+        await run_in_threadpool(_precheck, ctx, principal.user_id, rom_id, None, visible=True)
+    form = await forms.read_asset_form(ctx, request, STATE_FILES, defer=small)
+
+    def store() -> Response:
+        nonlocal rom_id, emulator
+        try:
+            f = form.fields
+            rom_id = rom_id if rom_id is not None else _int_field(f.get("rom_id"), "rom_id")
+            if rom_id is None:
+                raise _missing("query", "rom_id")
+            emulator = emulator if emulator is not None else (f.get("emulator") or None)
+            if "stateFile" not in form.file_names:
+                raise _missing("body", "stateFile")
+            form.complete()
+            upload = form.files.pop("stateFile")
+            shot = form.files.pop("screenshotFile", None)
+            result = service.store_state(
+                ctx, user_id=principal.user_id, rom_id=rom_id, upload=upload, emulator=emulator, screenshot=shot
+            )
+        except (BadRequest, UnprocessableEntity):
+            if small:  # an unknown or hidden ROM answers 404 before anything else
+                _precheck(ctx, principal.user_id, rom_id, None, visible=True)
+            raise
+        finally:
+            form.discard(ctx)
+        return _state_out(ctx, result.state)
+
+    return await run_in_threadpool(store)  # type: ignore[return-value]
 
 
 @router.get("/api/states", response_model=list[StateSchema])

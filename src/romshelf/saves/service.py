@@ -74,7 +74,8 @@ from romshelf.roms import naming
 from romshelf.roms.models import Rom, RomUser
 from romshelf.roms.service import is_hidden_for, rom_not_found
 from romshelf.saves.models import AssetMixin, DeviceSaveSync, Save, Screenshot, State
-from romshelf.saves.views import linked_screenshots
+from romshelf.saves.schemas import SaveSchema
+from romshelf.saves.views import linked_screenshots, save_schemas
 
 log = logging.getLogger("romshelf.saves")
 T = TypeVar("T")
@@ -381,8 +382,14 @@ def _asset_lock(ctx: AppContext, user_id: int, rom_id: int) -> Iterator[None]:
             if gate is not None and not gate.acquire(timeout=max(0.0, deadline - time.monotonic())):
                 raise LockTimeout(name)
             try:
-                with ctx.db.lock(name, timeout=max(1.0, deadline - time.monotonic())):
+                if ctx.db.engine_name == "sqlite":
+                    # SQLite's write transaction (BEGIN IMMEDIATE, which every decision below
+                    # runs in) already excludes every other writer on this host; the file lock
+                    # would add a lock file per user and ROM for nothing.
                     yield
+                else:
+                    with ctx.db.lock(name, timeout=max(1.0, deadline - time.monotonic())):
+                        yield
             finally:
                 if gate is not None:
                     gate.release()
@@ -475,11 +482,15 @@ def check_quota(ctx: AppContext, session: Session, user_id: int, incoming: int) 
 
 def _touch_rom_user(session: Session, user_id: int, rom_id: int) -> None:
     """``rom_user.last_played = now`` (row created if missing); runs under the asset lock."""
-    ru = session.scalar(sa.select(RomUser).where(RomUser.rom_id == rom_id, RomUser.user_id == user_id))
-    if ru is None:
-        ru = RomUser(rom_id=rom_id, user_id=user_id)
-        session.add(ru)
-    ru.last_played = utcnow()
+    now = utcnow()
+    done = session.execute(
+        sa.update(RomUser)
+        .where(RomUser.rom_id == rom_id, RomUser.user_id == user_id)
+        .values(last_played=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not done.rowcount:  # type: ignore[attr-defined]
+        session.add(RomUser(rom_id=rom_id, user_id=user_id, last_played=now))
 
 
 # --- device sync records ---------------------------------------------------------------------------
@@ -566,6 +577,7 @@ class StoredSave:
     device: Device | None
     deduplicated: bool = False
     removed_ids: list[int] = field(default_factory=list)
+    schema: SaveSchema | None = None  # with ``with_schema=True``: the response, as committed
 
 
 def clamp_autocleanup(ctx: AppContext, limit: int | None) -> int:
@@ -586,6 +598,7 @@ def store_save(
     autocleanup_limit: int | None = DEFAULT_AUTOCLEANUP_LIMIT,
     screenshot: Upload | None = None,
     keep_name: bool = False,
+    with_schema: bool = False,
 ) -> StoredSave:
     """Store a staged save (``POST /api/saves``); consumes ``upload`` and ``screenshot``.
 
@@ -634,6 +647,9 @@ def store_save(
             if slot is not None and autocleanup and not result.deduplicated:
                 result.removed_ids = _autocleanup(s, ops, user_id, rom.id, slot, limit)
             _touch_rom_user(s, user_id, rom.id)
+            if with_schema:  # rendered in this transaction: no second session for the response
+                s.flush()
+                result.schema = save_schemas(s, [result.save], result.device)[0]
         return result
     finally:
         discard(ctx, upload, screenshot)
