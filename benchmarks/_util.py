@@ -148,3 +148,57 @@ def admin_token(srv: Server, scopes: str = "") -> str:
     if scopes:
         args += ["--scopes", scopes]
     return srv.cli(*args).strip().splitlines()[-1]
+
+
+class RawHTTP:
+    """A minimal HTTP/1.1 keep-alive client over one socket, for latency figures that should
+    show the server, not the client: httpx spends about a millisecond of Python building a
+    multipart request, which on a 2-core machine also competes with the server for CPU."""
+
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        import socket
+
+        host, port = url.rsplit("//", 1)[1].rsplit(":", 1)
+        self._host = host
+        self._sock = socket.create_connection((host, int(port)))
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._file = self._sock.makefile("rb")
+        self._headers = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+
+    def request(self, method: str, path: str, body: bytes = b"", content_type: str = "") -> tuple[int, bytes]:
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self._host}\r\n{self._headers}"
+        if content_type:
+            head += f"Content-Type: {content_type}\r\n"
+        head += f"Content-Length: {len(body)}\r\n\r\n"
+        self._sock.sendall(head.encode() + body)
+        status = int(self._file.readline().split(b" ", 2)[1])
+        length = 0
+        while True:
+            line = self._file.readline()
+            if line in (b"\r\n", b""):
+                break
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        return status, self._file.read(length)
+
+    @staticmethod
+    def multipart(
+        field: str, filename: str, data: bytes, boundary: str = "romshelf-bench-boundary"
+    ) -> tuple[bytes, str]:
+        """A one-file multipart/form-data body and its content type."""
+        b = boundary.encode()
+        body = (
+            b"--"
+            + b
+            + f'\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'.encode()
+            + b"Content-Type: application/octet-stream\r\n\r\n"
+            + data
+            + b"\r\n--"
+            + b
+            + b"--\r\n"
+        )
+        return body, f"multipart/form-data; boundary={boundary}"
+
+    def close(self) -> None:
+        self._file.close()
+        self._sock.close()
