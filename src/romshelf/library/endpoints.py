@@ -21,9 +21,10 @@ from starlette.requests import ClientDisconnect
 
 from romshelf.accounts.dependencies import Principal, require
 from romshelf.accounts.scopes import Scope
-from romshelf.core import jobs
+from romshelf.core import jobs, multipart
 from romshelf.core.context import AppContext, get_ctx
 from romshelf.core.errors import BadRequest, NotFound, PayloadTooLarge
+from romshelf.core.multipart import PartHandler, client_file_name
 from romshelf.core.routing import APIRouter
 from romshelf.library import service, tasks, uploads
 from romshelf.library.schemas import (
@@ -226,58 +227,24 @@ class _BodyReader:
 
     def _setup_multipart(self, boundary: bytes) -> None:
         self._part = 0  # 0: before any file part, 1: in the file part, 2: after it
-        self._headers: dict[bytes, bytes] = {}
-        self._field = b""
-        self._value = b""
-        self._in_file = False
+        reader = self
 
-        def on_part_begin() -> None:
-            self._headers = {}
+        class FirstFile(PartHandler):
+            def begin_file(self, name: str, filename: bytes) -> bool:
+                if reader._part != 0:
+                    return False
+                reader._part = 1
+                reader.part_filename = client_file_name(filename)
+                return True
 
-        def on_header_field(data: bytes, start: int, end: int) -> None:
-            self._field += data[start:end]
+            def file_data(self, data: bytes) -> None:
+                reader._pending += data
 
-        def on_header_value(data: bytes, start: int, end: int) -> None:
-            self._value += data[start:end]
+            def end_file(self) -> None:
+                reader._part = 2
 
-        def on_header_end() -> None:
-            self._headers[self._field.lower()] = self._value
-            self._field, self._value = b"", b""
-
-        def on_headers_finished() -> None:
-            _disp, opts = parse_options_header(self._headers.get(b"content-disposition", b""))
-            filename = opts.get(b"filename")
-            if self._part == 0 and filename is not None:
-                self._part = 1
-                self._in_file = True
-                # Some browsers send a full client path: keep the last component.
-                name = filename.decode("utf-8", "replace").replace("\\", "/").rsplit("/", 1)[-1]
-                self.part_filename = name
-
-        def on_part_data(data: bytes, start: int, end: int) -> None:
-            if self._in_file:
-                self._pending += data[start:end]
-
-        def on_part_end() -> None:
-            if self._in_file:
-                self._in_file = False
-                self._part = 2
-
-        try:
-            self._parser = MultipartParser(
-                boundary,
-                {
-                    "on_part_begin": on_part_begin,
-                    "on_header_field": on_header_field,
-                    "on_header_value": on_header_value,
-                    "on_header_end": on_header_end,
-                    "on_headers_finished": on_headers_finished,
-                    "on_part_data": on_part_data,
-                    "on_part_end": on_part_end,
-                },
-            )
-        except ValueError:
-            raise BadRequest("Invalid multipart boundary") from None
+        self._handler = FirstFile()
+        self._parser = self._handler.parser(boundary)
 
     async def _fill(self) -> None:
         """Get more body bytes (the file part's, for multipart) into the pending buffer."""
@@ -294,10 +261,7 @@ class _BodyReader:
             if self._parser is None:
                 self._pending += data
             else:
-                try:
-                    self._parser.write(data)
-                except Exception as e:
-                    raise BadRequest(f"Malformed multipart body: {e}") from None
+                multipart.write(self._parser, self._handler, data)
                 if self._part == 2 and not self._pending:
                     self._eof = True  # the file part is over; ignore the rest
 

@@ -17,13 +17,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import anyio
-from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.requests import ClientDisconnect, Request
+from python_multipart.multipart import parse_options_header
+from starlette.requests import Request
 
 from romshelf.core.errors import BadRequest
+from romshelf.core.multipart import PartHandler, boundary_of, client_file_name, feed
 from romshelf.patching.binio import human
 
-FIELD_LIMIT = 4096  # bytes of any one text field
 SMALL_BODY_LIMIT = 64 * 1024  # a JSON or urlencoded body
 FLUSH_AT = 1024 * 1024
 TEXT_FIELDS = ("patch_file_id", "output_file_name")
@@ -74,7 +74,7 @@ async def _small_body(request: Request) -> bytes:
 
 async def read_patch_form(request: Request, work_dir: Path, max_bytes: int) -> PatchForm:
     """Parse the request body; an uploaded ``patch_file`` lands in ``work_dir/upload``."""
-    ctype, params = parse_options_header(request.headers.get("content-type", ""))
+    ctype, _params = parse_options_header(request.headers.get("content-type", ""))
     ctype_s = ctype.decode("latin-1").lower() if isinstance(ctype, bytes) else str(ctype).lower()
     if ctype_s == "application/json" or ctype_s.endswith("+json"):
         raw = await _small_body(request)
@@ -98,84 +98,47 @@ async def read_patch_form(request: Request, work_dir: Path, max_bytes: int) -> P
             output_file_name=_text((fields.get("output_file_name") or [None])[0], "output_file_name"),
         )
     if ctype_s == "multipart/form-data":
-        boundary = params.get(b"boundary")
-        if not boundary:
-            raise BadRequest("multipart/form-data without a boundary")
-        return await _multipart(request, boundary, work_dir, max_bytes)
+        boundary = boundary_of(request)  # (a 400 if it has none)
+        if boundary is not None:
+            return await _multipart(request, boundary, work_dir, max_bytes)
     # No body (or one we do not read): only what the query string says.
     return PatchForm()
 
 
-class _Multipart:
+class _Multipart(PartHandler):
+    """``patch_file`` goes to ``work_dir/upload`` (bytes queued by the parser callbacks, written
+    by :meth:`flush` in a worker thread), refused as soon as it passes ``max_bytes``."""
+
+    text_fields = frozenset(TEXT_FIELDS)
+
     def __init__(self, work_dir: Path, max_bytes: int) -> None:
+        super().__init__()
         self.work_dir = work_dir
         self.max = max_bytes
         self.form = PatchForm()
-        self.fields: dict[str, str] = {}
-        self.header_field = b""
-        self.header_value = b""
-        self.headers: dict[bytes, bytes] = {}
-        self.kind = "skip"  # "text" | "file" | "skip"
-        self.name = ""
-        self.text = bytearray()
         self.pending: list[bytes] = []
         self.pending_size = 0
         self.fd: int | None = None
-        self.error: BadRequest | None = None
 
-    # python-multipart callbacks (synchronous, called from parser.write)
-    def on_part_begin(self) -> None:
-        self.headers = {}
-        self.kind = "skip"
+    def begin_file(self, name: str, filename: bytes) -> bool:
+        if name != "patch_file":
+            return False
+        if self.form.upload is not None:
+            self.error = BadRequest("Send one patch_file, not several")
+            return False
+        self.form.upload = self.work_dir / "upload"
+        self.form.upload_name = client_file_name(filename)
+        self.fd = os.open(self.form.upload, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        return True
 
-    def on_header_field(self, data: bytes, start: int, end: int) -> None:
-        self.header_field += data[start:end]
-
-    def on_header_value(self, data: bytes, start: int, end: int) -> None:
-        self.header_value += data[start:end]
-
-    def on_header_end(self) -> None:
-        self.headers[self.header_field.lower()] = self.header_value
-        self.header_field = b""
-        self.header_value = b""
-
-    def on_headers_finished(self) -> None:
-        _disp, opts = parse_options_header(self.headers.get(b"content-disposition", b""))
-        self.name = opts.get(b"name", b"").decode("utf-8", "replace")
-        filename = opts.get(b"filename")
-        if self.name == "patch_file" and filename is not None:
-            if self.form.upload is not None:
-                self.error = BadRequest("Send one patch_file, not several")
-                return
-            self.kind = "file"
-            self.form.upload = self.work_dir / "upload"
-            # browsers used to send "C:\\fakepath\\x.ips": keep the base name only
-            self.form.upload_name = filename.decode("utf-8", "replace").replace("\\", "/").rsplit("/", 1)[-1]
-            self.fd = os.open(self.form.upload, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        elif self.name in TEXT_FIELDS and filename is None:
-            self.kind = "text"
-            self.text = bytearray()
-
-    def on_part_data(self, data: bytes, start: int, end: int) -> None:
-        n = end - start
-        if self.kind == "file":
-            self.form.upload_size += n
-            if self.form.upload_size > self.max:
-                self.error = BadRequest(f"Patch file is too large (more than {human(self.max)})")
-                self.kind = "skip"
-                return
-            self.pending.append(data[start:end])
-            self.pending_size += n
-        elif self.kind == "text":
-            self.text += data[start:end]
-            if len(self.text) > FIELD_LIMIT:
-                self.error = BadRequest(f"{self.name} is too long")
-                self.kind = "skip"
-
-    def on_part_end(self) -> None:
-        if self.kind == "text":
-            self.fields[self.name] = self.text.decode("utf-8", "replace")
-        self.kind = "skip"
+    def file_data(self, data: bytes) -> None:
+        self.form.upload_size += len(data)
+        if self.form.upload_size > self.max:
+            self.error = BadRequest(f"Patch file is too large (more than {human(self.max)})")
+            self.stop_file()
+            return
+        self.pending.append(data)
+        self.pending_size += len(data)
 
     def flush(self) -> None:
         if self.pending and self.fd is not None:
@@ -195,32 +158,8 @@ class _Multipart:
 
 async def _multipart(request: Request, boundary: bytes, work_dir: Path, max_bytes: int) -> PatchForm:
     state = _Multipart(work_dir, max_bytes)
-    parser = MultipartParser(
-        boundary,
-        {
-            "on_part_begin": state.on_part_begin,
-            "on_header_field": state.on_header_field,
-            "on_header_value": state.on_header_value,
-            "on_header_end": state.on_header_end,
-            "on_headers_finished": state.on_headers_finished,
-            "on_part_data": state.on_part_data,
-            "on_part_end": state.on_part_end,
-        },
-    )
     try:
-        try:
-            async for chunk in request.stream():
-                try:
-                    parser.write(chunk)
-                except Exception as e:  # python-multipart's own errors: the client's body is malformed
-                    raise BadRequest(f"Malformed multipart body: {e}") from None
-                if state.error is not None:
-                    raise state.error
-                if state.pending_size >= FLUSH_AT:
-                    await anyio.to_thread.run_sync(state.flush)
-            parser.finalize()
-        except ClientDisconnect:
-            raise BadRequest("The request body ended early") from None
+        await feed(request, state, boundary, flush=state.flush, flush_when=lambda: state.pending_size >= FLUSH_AT)
         await anyio.to_thread.run_sync(state.flush)
     finally:
         state.close()

@@ -10,15 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import anyio
-from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
+from romshelf.core import multipart
 from romshelf.core.context import AppContext
 from romshelf.core.errors import BadRequest, PayloadTooLarge
+from romshelf.core.multipart import PartHandler
 from romshelf.saves import service
 from romshelf.saves.service import IncomingWriter, Upload
 
-FIELD_LIMIT = 4096
 FLUSH_AT = 1024 * 1024
 TEXT_FIELDS = frozenset(
     {"rom_id", "emulator", "slot", "device_id", "session_id", "overwrite", "autocleanup", "autocleanup_limit"}
@@ -91,69 +91,45 @@ class _Part:
     done: bool = False
 
 
-class _State:
-    def __init__(self, ctx: AppContext, file_fields: dict[str, str]) -> None:
+class _State(PartHandler):
+    """File parts go to staged uploads; the parser callbacks only queue bytes (no disk access:
+    that happens in :meth:`flush`, in a worker thread)."""
+
+    text_fields = TEXT_FIELDS
+
+    def __init__(self, ctx: AppContext, file_fields: dict[str, str], *, defer: bool) -> None:
+        super().__init__()
         self.ctx = ctx
         self.file_fields = file_fields
-        self.form = AssetForm()
-        self.header_field = b""
-        self.header_value = b""
-        self.headers: dict[bytes, bytes] = {}
-        self.kind = "skip"
-        self.name = ""
-        self.text = bytearray()
+        self.defer = defer
+        self.form = AssetForm(fields=self.fields)
         self.parts: list[_Part] = []
         self.pending: list[tuple[_Part, bytes]] = []
         self.pending_size = 0
         self.finished: list[_Part] = []
-        self.error: Exception | None = None
 
-    # python-multipart callbacks (synchronous, no disk access: that happens in flush)
-    def on_part_begin(self) -> None:
-        self.headers = {}
-        self.kind = "skip"
+    def begin_file(self, name: str, filename: bytes) -> bool:
+        if name not in self.file_fields:
+            return False
+        if any(p.name == name for p in self.parts):
+            self.error = BadRequest(f"Send one {name}, not several")
+            return False
+        self.parts.append(_Part(name, filename.decode("utf-8", "replace"), self.file_fields[name]))
+        return True
 
-    def on_header_field(self, data: bytes, start: int, end: int) -> None:
-        self.header_field += data[start:end]
+    def file_data(self, data: bytes) -> None:
+        self.pending.append((self.parts[-1], data))
+        self.pending_size += len(data)
 
-    def on_header_value(self, data: bytes, start: int, end: int) -> None:
-        self.header_value += data[start:end]
+    def end_file(self) -> None:
+        self.finished.append(self.parts[-1])
 
-    def on_header_end(self) -> None:
-        self.headers[self.header_field.lower()] = self.header_value
-        self.header_field = b""
-        self.header_value = b""
-
-    def on_headers_finished(self) -> None:
-        _disp, opts = parse_options_header(self.headers.get(b"content-disposition", b""))
-        self.name = opts.get(b"name", b"").decode("utf-8", "replace")
-        filename = opts.get(b"filename")
-        if self.name in self.file_fields and filename is not None:
-            if any(p.name == self.name for p in self.parts):
-                self.error = BadRequest(f"Send one {self.name}, not several")
-                return
-            self.kind = "file"
-            self.parts.append(_Part(self.name, filename.decode("utf-8", "replace"), self.file_fields[self.name]))
-        elif self.name in TEXT_FIELDS and filename is None:
-            self.kind = "text"
-            self.text = bytearray()
-
-    def on_part_data(self, data: bytes, start: int, end: int) -> None:
-        if self.kind == "file":
-            self.pending.append((self.parts[-1], data[start:end]))
-            self.pending_size += end - start
-        elif self.kind == "text":
-            self.text += data[start:end]
-            if len(self.text) > FIELD_LIMIT:
-                self.error = BadRequest(f"{self.name} is too long")
-                self.kind = "skip"
-
-    def on_part_end(self) -> None:
-        if self.kind == "text":
-            self.form.fields[self.name] = self.text.decode("utf-8", "replace")
-        elif self.kind == "file":
-            self.finished.append(self.parts[-1])
-        self.kind = "skip"
+    def should_flush(self) -> bool:
+        """Stage as the body streams once it is large, or (not deferring) when a part ended."""
+        if self.pending_size >= FLUSH_AT:
+            self.defer = False  # more than it said: stage as it streams
+            return True
+        return bool(self.finished) and not self.defer
 
     def _writer(self, part: _Part) -> IncomingWriter:
         if part.writer is None:
@@ -202,47 +178,13 @@ async def read_asset_form(
     memory and leaves the staging to :meth:`AssetForm.complete`, which the caller runs in its
     worker thread together with storing: a 32 KiB save then costs one thread hop, not three.
     Larger bodies are staged while they stream (bounded memory), whatever ``defer`` says."""
-    ctype, params = parse_options_header(request.headers.get("content-type", ""))
-    ctype_s = ctype.decode("latin-1").lower() if isinstance(ctype, bytes) else str(ctype).lower()
-    if ctype_s != "multipart/form-data":
+    boundary = multipart.boundary_of(request)
+    if boundary is None:
         return AssetForm()
-    boundary = params.get(b"boundary")
-    if not boundary:
-        raise BadRequest("multipart/form-data without a boundary")
-    state = _State(ctx, file_fields)
+    state = _State(ctx, file_fields, defer=defer)
     try:
-        parser = MultipartParser(
-            boundary,
-            {
-                "on_part_begin": state.on_part_begin,
-                "on_header_field": state.on_header_field,
-                "on_header_value": state.on_header_value,
-                "on_header_end": state.on_header_end,
-                "on_headers_finished": state.on_headers_finished,
-                "on_part_data": state.on_part_data,
-                "on_part_end": state.on_part_end,
-            },
-        )
-    except ValueError:
-        raise BadRequest("Invalid multipart boundary") from None
-    try:
-        try:
-            async for chunk in request.stream():
-                try:
-                    parser.write(chunk)
-                except Exception as e:  # python-multipart's own errors: a malformed body
-                    raise BadRequest(f"Malformed multipart body: {e}") from None
-                if state.error is not None:
-                    raise state.error
-                if state.pending_size >= FLUSH_AT or (state.finished and not defer):
-                    defer = False  # more than it said: stage as it streams
-                    await anyio.to_thread.run_sync(state.flush)
-            parser.finalize()
-        except ClientDisconnect:
-            raise BadRequest("The request body ended early") from None
-        if state.error is not None:
-            raise state.error
-        if defer:
+        await multipart.feed(request, state, boundary, flush=state.flush, flush_when=state.should_flush)
+        if state.defer:
             state.form._deferred = state
             return state.form
         if state.pending or state.finished:
