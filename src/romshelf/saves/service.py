@@ -791,18 +791,26 @@ def _new_slot_save(
     """A new row and file for a slot upload under the first free ``name [tag] (n).ext``
     (``name (n).ext`` with ``keep_name``)."""
     tagged = name if keep_name else apply_datetime_tag(name)
+    # Every candidate (``tagged`` and ``stem (n).ext``) starts with the stem: one query finds the
+    # names already taken in the folder, instead of one query per candidate (uploads in the same
+    # second to a slot would otherwise cost a query each). LIKE may match more (SQLite's is
+    # case-insensitive); only exact names count.
+    stem = os.path.splitext(tagged)[0]
+    taken = set(
+        s.scalars(
+            sa.select(Save.file_name).where(
+                Save.user_id == user_id,
+                Save.rom_id == rom.id,
+                Save.file_path == folder,
+                Save.file_name.startswith(stem, autoescape=True),
+            )
+        )
+    )
     for n in range(1, 10_000):
         candidate = _numbered(tagged, n)
         if len(candidate) > 450:
             break
-        taken = s.scalar(
-            sa.select(Save.id)
-            .where(
-                Save.user_id == user_id, Save.rom_id == rom.id, Save.file_path == folder, Save.file_name == candidate
-            )
-            .limit(1)
-        )
-        if taken is not None:
+        if candidate in taken:
             continue
         save = Save(
             rom_id=rom.id,
