@@ -421,13 +421,51 @@ class RomInfo:
     slug: str
 
 
+# The lookups every upload runs are built once, with bound parameters: building a statement
+# (operators, coercions) costs as much CPU as executing it on SQLite. Core columns, not ORM
+# entities, where only values are needed (no ORM compile state, no identity map).
+_ROM_INFO = (
+    sa.select(Rom.id, Platform.fs_slug, Platform.slug)
+    .join(Platform, Platform.id == Rom.platform_id)
+    .where(Rom.id == sa.bindparam("rom_id"))
+)
+_SAVES = Save.__table__.c
+_SAME_CONTENT_IN_SLOT = (
+    sa.select(_SAVES.id)
+    .where(
+        _SAVES.user_id == sa.bindparam("user_id"),
+        _SAVES.rom_id == sa.bindparam("rom_id"),
+        _SAVES.slot == sa.bindparam("slot"),
+        _SAVES.content_hash == sa.bindparam("hash"),
+    )
+    .order_by(_SAVES.updated_at.desc(), _SAVES.id.desc())
+    .limit(1)
+)
+# Names in a folder that start with a prefix (``prefix``: a LIKE pattern, see _like_prefix).
+_NAMES_WITH_PREFIX = sa.select(_SAVES.file_name).where(
+    _SAVES.user_id == sa.bindparam("user_id"),
+    _SAVES.rom_id == sa.bindparam("rom_id"),
+    _SAVES.file_path == sa.bindparam("folder"),
+    _SAVES.file_name.like(sa.bindparam("prefix"), escape="/"),
+)
+
+
+def _like_prefix(text: str) -> str:
+    """A LIKE pattern (escape character ``/``) matching strings that start with ``text``."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+
+
+_ROM_USER = RomUser.__table__.c
+_TOUCH_ROM_USER = (
+    sa.update(RomUser.__table__)
+    .where(_ROM_USER.rom_id == sa.bindparam("b_rom_id"), _ROM_USER.user_id == sa.bindparam("b_user_id"))
+    .values(last_played=sa.bindparam("now"), updated_at=sa.bindparam("now"))
+)
+
+
 def rom_info(session: Session, rom_id: int) -> RomInfo:
     """The ROM's platform folders, or 404 ``"Rom with id '<id>' not found"``."""
-    row = session.execute(
-        sa.select(Rom.id, Platform.fs_slug, Platform.slug)
-        .join(Platform, Platform.id == Rom.platform_id)
-        .where(Rom.id == rom_id)
-    ).first()
+    row = session.execute(_ROM_INFO, {"rom_id": rom_id}).first()
     if row is None:
         raise rom_not_found(rom_id)
     return RomInfo(row[0], row[1], row[2] or row[1])
@@ -483,12 +521,7 @@ def check_quota(ctx: AppContext, session: Session, user_id: int, incoming: int) 
 def _touch_rom_user(session: Session, user_id: int, rom_id: int) -> None:
     """``rom_user.last_played = now`` (row created if missing); runs under the asset lock."""
     now = utcnow()
-    done = session.execute(
-        sa.update(RomUser)
-        .where(RomUser.rom_id == rom_id, RomUser.user_id == user_id)
-        .values(last_played=now, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    done = session.execute(_TOUCH_ROM_USER, {"b_rom_id": rom_id, "b_user_id": user_id, "now": now})
     if not done.rowcount:  # type: ignore[attr-defined]
         session.add(RomUser(rom_id=rom_id, user_id=user_id, last_played=now))
 
@@ -699,12 +732,8 @@ def _store_save_locked(
                 raise Conflict(SAVE_CONFLICT)
     # --- dedup: the same bytes already in this slot ---
     if slot is not None and hash_ is not None and not overwrite:
-        same = s.scalar(
-            sa.select(Save)
-            .where(Save.user_id == user_id, Save.rom_id == rom.id, Save.slot == slot, Save.content_hash == hash_)
-            .order_by(Save.updated_at.desc(), Save.id.desc())
-            .limit(1)
-        )
+        same_id = s.scalar(_SAME_CONTENT_IN_SLOT, {"user_id": user_id, "rom_id": rom.id, "slot": slot, "hash": hash_})
+        same = s.get(Save, same_id) if same_id is not None else None  # (rare: load the row only then)
         if same is not None:
             if not ctx.storages.assets.exists(same.full_path):
                 # The row's file went missing: these are its bytes (same hash), put them back.
@@ -798,12 +827,7 @@ def _new_slot_save(
     stem = os.path.splitext(tagged)[0]
     taken = set(
         s.scalars(
-            sa.select(Save.file_name).where(
-                Save.user_id == user_id,
-                Save.rom_id == rom.id,
-                Save.file_path == folder,
-                Save.file_name.startswith(stem, autoescape=True),
-            )
+            _NAMES_WITH_PREFIX, {"user_id": user_id, "rom_id": rom.id, "folder": folder, "prefix": _like_prefix(stem)}
         )
     )
     for n in range(1, 10_000):
