@@ -31,7 +31,7 @@ from romshelf.accounts.schemas import (
     UserSchema,
 )
 from romshelf.accounts.scopes import Role, Scope
-from romshelf.core.context import AppContext, get_ctx, get_db
+from romshelf.core.context import AppContext, app_ctx, get_db
 from romshelf.core.errors import BadRequest, Forbidden, NotAuthenticated, NotFound
 from romshelf.core.routing import APIRouter
 
@@ -40,7 +40,7 @@ users_router = APIRouter(prefix="/api/users", tags=["users"])
 tokens_router = APIRouter(prefix="/api/client-tokens", tags=["client-tokens"])
 
 Db = Annotated[Session, Depends(get_db)]
-Ctx = Annotated[AppContext, Depends(get_ctx)]
+Ctx = Annotated[AppContext, Depends(app_ctx)]
 MAX_FIELD = 4096
 
 

@@ -20,14 +20,14 @@ from romshelf.collections.schemas import (
     SmartCollectionSchema,
     VirtualCollectionSchema,
 )
-from romshelf.core.context import AppContext, get_ctx, get_db
+from romshelf.core.context import AppContext, app_ctx, get_db
 from romshelf.core.errors import BadRequest
 from romshelf.core.routing import APIRouter
 from romshelf.roms.service import read_limited
 
 router = APIRouter(prefix="/api/collections", tags=["collections"])
 Db = Annotated[Session, Depends(get_db)]
-Ctx = Annotated[AppContext, Depends(get_ctx)]
+Ctx = Annotated[AppContext, Depends(app_ctx)]
 _Id = Annotated[int, Path(ge=1)]
 _UpdatedAfter = Annotated[
     dt.datetime | None, Query(description="Only collections updated after this ISO 8601 date-time")

@@ -46,6 +46,12 @@ def get_ctx(request: Request) -> AppContext:
     return request.app.state.ctx  # type: ignore[no-any-return]
 
 
+async def app_ctx(request: Request) -> AppContext:
+    """The context as a dependency: ``Annotated[AppContext, Depends(app_ctx)]``. async on purpose:
+    FastAPI runs a sync dependency in the thread pool, a hop per request just to read it."""
+    return get_ctx(request)
+
+
 def get_settings(request: Request) -> Settings:
     return get_ctx(request).settings
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from romshelf.accounts.dependencies import Principal, require
 from romshelf.accounts.scopes import Scope, parse_scopes
-from romshelf.core.context import AppContext, get_ctx, get_db
+from romshelf.core.context import AppContext, app_ctx, get_db
 from romshelf.core.routing import APIRouter
 from romshelf.devices import pairing, service
 from romshelf.devices.ratelimit import RateLimiter, client_ip
@@ -35,7 +35,7 @@ devices_router = APIRouter(prefix="/api/devices", tags=["devices"])
 pairing_router = APIRouter(prefix="/api/auth/device", tags=["device-auth"])
 
 Db = Annotated[Session, Depends(get_db)]
-Ctx = Annotated[AppContext, Depends(get_ctx)]
+Ctx = Annotated[AppContext, Depends(app_ctx)]
 
 
 @devices_router.post(

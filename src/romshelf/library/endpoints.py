@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect
 from romshelf.accounts.dependencies import Principal, require
 from romshelf.accounts.scopes import Scope
 from romshelf.core import jobs, multipart
-from romshelf.core.context import AppContext, get_ctx
+from romshelf.core.context import AppContext, app_ctx
 from romshelf.core.errors import BadRequest, NotFound, PayloadTooLarge
 from romshelf.core.multipart import PartHandler, client_file_name
 from romshelf.core.routing import APIRouter
@@ -40,7 +40,7 @@ from romshelf.library.schemas import (
 from romshelf.platforms.models import Platform
 
 router = APIRouter(tags=["library"])
-Ctx = Annotated[AppContext, Depends(get_ctx)]
+Ctx = Annotated[AppContext, Depends(app_ctx)]
 WRITE_PIECE = 1024 * 1024  # request bytes are handed to the file writer in pieces of this size
 
 _PCT = re.compile(r"%[0-9A-Fa-f]{2}")

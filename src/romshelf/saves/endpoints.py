@@ -18,7 +18,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from romshelf.accounts.dependencies import Principal, require
 from romshelf.accounts.scopes import Scope
-from romshelf.core.context import AppContext, get_ctx
+from romshelf.core.context import AppContext, app_ctx
 from romshelf.core.errors import BadRequest, Forbidden, NotFound, UnprocessableEntity
 from romshelf.core.routing import APIRouter
 from romshelf.core.schema import Schema
@@ -30,7 +30,7 @@ from romshelf.saves.models import AssetMixin, Save, Screenshot, State
 from romshelf.saves.schemas import SaveSchema, StateSchema
 
 router = APIRouter(tags=["saves"])
-Ctx = Annotated[AppContext, Depends(get_ctx)]
+Ctx = Annotated[AppContext, Depends(app_ctx)]
 
 SAVE_FILES = {"saveFile": "Save", "screenshotFile": "Screenshot"}
 STATE_FILES = {"stateFile": "State", "screenshotFile": "Screenshot"}

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from romshelf import __version__
 from romshelf.accounts.service import count_users
-from romshelf.core.context import AppContext, get_ctx, get_db
+from romshelf.core.context import AppContext, app_ctx, get_db
 from romshelf.core.routing import APIRouter
 from romshelf.platforms.models import Platform
 
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api", tags=["system"])
 
 
 @router.get("/heartbeat")
-def heartbeat(ctx: Annotated[AppContext, Depends(get_ctx)], db: Annotated[Session, Depends(get_db)]) -> dict[str, Any]:
+def heartbeat(ctx: Annotated[AppContext, Depends(app_ctx)], db: Annotated[Session, Depends(get_db)]) -> dict[str, Any]:
     fs_platforms = list(db.scalars(sa.select(Platform.fs_slug).order_by(Platform.fs_slug)))
     return {
         "SYSTEM": {"VERSION": __version__, "SHOW_SETUP_WIZARD": count_users(db) == 0},
