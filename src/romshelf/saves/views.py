@@ -31,6 +31,12 @@ def screenshot_schema(s: Screenshot) -> ScreenshotSchema:
     )
 
 
+# Built once (building a statement costs about as much CPU as running it on SQLite).
+_SCREENSHOTS_OF = sa.select(Screenshot).where(
+    Screenshot.user_id == sa.bindparam("user_id"), Screenshot.rom_id == sa.bindparam("rom_id")
+)
+
+
 def linked_screenshots(session: Session, assets: Sequence[AssetMixin]) -> dict[int, Screenshot]:
     """The screenshot of each save/state (by id), RomM's rule: same user and ROM, and the
     screenshot's name or name-without-extension equals the asset's name or name-without-extension;
@@ -42,12 +48,12 @@ def linked_screenshots(session: Session, assets: Sequence[AssetMixin]) -> dict[i
     # names here, rather than sending every asset name to the database.
     user_ids = sorted({a.user_id for a in assets})
     rom_ids = sorted({a.rom_id for a in assets})
-    rows = session.scalars(
-        sa.select(Screenshot).where(
-            Screenshot.user_id.in_(user_ids) if len(user_ids) > 1 else Screenshot.user_id == user_ids[0],
-            Screenshot.rom_id.in_(rom_ids) if len(rom_ids) > 1 else Screenshot.rom_id == rom_ids[0],
-        )
-    ).all()
+    if len(user_ids) == 1 and len(rom_ids) == 1:  # the usual case (one upload, one ROM's list)
+        rows = session.scalars(_SCREENSHOTS_OF, {"user_id": user_ids[0], "rom_id": rom_ids[0]}).all()
+    else:
+        rows = session.scalars(
+            sa.select(Screenshot).where(Screenshot.user_id.in_(user_ids), Screenshot.rom_id.in_(rom_ids))
+        ).all()
     if not rows:
         return {}
     out: dict[int, Screenshot] = {}
