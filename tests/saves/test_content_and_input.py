@@ -176,3 +176,37 @@ def test_several_save_parts_are_refused(env):
     )
     assert r.status_code == 400 and count(env.ctx, Save) == 0
     assert list(env.ctx.storages.assets.list(service.INCOMING)) == []
+
+
+def test_credentials_answer_before_the_body_and_parameters(env):
+    """The upload checks credentials inside its own worker-thread call (no hop of their own):
+    a bad token, a missing scope or a too-large body still answer before a malformed body, a bad
+    parameter or an unknown ROM, as when the check ran before the endpoint."""
+    bad = {"Authorization": "Bearer rmm_not-a-token"}
+    read_only = env.users.headers(env.alice, scopes=["assets.read"])
+    no_devices = env.users.headers(env.alice, scopes=["assets.write"])
+    broken = {"content-type": "multipart/form-data; boundary=x"}
+    for headers, status in ((bad, 401), (read_only, 403)):
+        assert env.upload(headers=headers).status_code == status
+        assert env.upload(headers=headers, rom_id=99999).status_code == status
+        assert env.upload(headers=headers, overwrite="maybe").status_code == status
+        r = env.client.post("/api/saves", params={"rom_id": env.rom.id}, content=b"--y", headers={**headers, **broken})
+        assert r.status_code == status
+    assert env.upload(headers=no_devices, device_id="nope").status_code == 403
+    r = env.client.post(
+        "/api/saves",
+        params={"rom_id": env.rom.id, "device_id": "nope"},
+        content=b"--y",
+        headers={**no_devices, **broken},
+    )
+    assert r.status_code == 403
+    assert env.upload(overwrite="maybe").status_code == 422
+    assert env.upload(rom_id=99999).status_code == 404
+    env.ctx.settings.max_asset_upload_bytes = 10
+    try:
+        r = env.client.post("/api/saves", params={"rom_id": 99999}, content=b"-" * 70_000, headers={**env.a, **broken})
+        assert r.status_code == 413
+        assert env.client.post("/api/saves", content=b"-" * 70_000, headers={**bad, **broken}).status_code == 401
+    finally:
+        env.ctx.settings.max_asset_upload_bytes = 0
+    assert env.files() == []

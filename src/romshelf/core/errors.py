@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, StatementError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("romshelf.errors")
@@ -124,6 +125,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        # An endpoint that checks credentials in its own body (``require_deferred``) has not
+        # checked them when its parameters fail validation: as with ``require()``, a 401/403
+        # answers first.
+        pending = request.scope.get("state", {}).get("deferred_auth")
+        if pending is not None:
+            try:
+                await run_in_threadpool(pending.check)
+            except AppError as e:
+                return _render(request, e.status_code, e.detail, e.headers)
         errors = _jsonable_errors(exc.errors())
         return _render(request, 422, errors, None)
 

@@ -10,26 +10,18 @@ import random
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import Body, Depends, FastAPI, Path, Query, Request, Response, Security
+from fastapi import Body, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
-from fastapi.security import SecurityScopes
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from romshelf.accounts.dependencies import (
-    SESSION_COOKIE,
-    Principal,
-    basic_scheme,
-    get_principal,
-    oauth2_scheme,
-    require,
-)
+from romshelf.accounts.dependencies import DeferredAuth, Principal, require, require_deferred
 from romshelf.accounts.scopes import Scope
 from romshelf.core.context import AppContext, get_ctx, get_db
-from romshelf.core.errors import BadRequest, Forbidden, NotAuthenticated, NotFound
+from romshelf.core.errors import BadRequest, NotFound
 from romshelf.core.http import etag_matches, not_modified, weak_etag
 from romshelf.core.pagination import MAX_LIMIT, LimitOffset
 from romshelf.core.paths import safe_key
@@ -61,45 +53,6 @@ async def _app_ctx(request: Request) -> AppContext:
 Ctx = Annotated[AppContext, Depends(_app_ctx)]
 JSON = "application/json"
 MiB = 1024 * 1024
-
-
-class DeferredAuth:
-    """The credential check of ``require()``, run by the endpoint inside its own thread-pool call.
-
-    ``require()`` is a sync dependency: FastAPI runs it in the thread pool, then the endpoint
-    in a second hop. On the hot read paths that hop (and its GIL hand-offs) cost as much as
-    the work itself, so these endpoints call :meth:`check` first thing in their body instead:
-    same checks, same 401/403 answers. A request without any credentials is refused before
-    the endpoint runs, as with ``require()``.
-    """
-
-    def __init__(self, request: Request, scopes: tuple[str, ...]) -> None:
-        self.request = request
-        self.scopes = scopes
-
-    def check(self) -> Principal:
-        principal = get_principal(self.request)
-        if principal is None:
-            raise NotAuthenticated()
-        if not principal.scopes.issuperset(self.scopes):
-            raise Forbidden()
-        return principal
-
-
-async def _deferred_auth(
-    request: Request,
-    security_scopes: SecurityScopes,
-    _bearer: str | None = Depends(oauth2_scheme),
-    _basic: Any = Depends(basic_scheme),
-) -> DeferredAuth:
-    if not request.headers.get("authorization") and SESSION_COOKIE not in request.cookies:
-        raise NotAuthenticated()
-    return DeferredAuth(request, tuple(security_scopes.scopes))
-
-
-def require_deferred(*scopes: str) -> Any:
-    """Like ``require()`` (and documented the same way); call ``.check()`` in the endpoint."""
-    return Security(_deferred_auth, scopes=list(scopes))
 
 
 def list_cache(ctx: AppContext) -> ListCache:

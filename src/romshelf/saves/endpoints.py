@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, TypeAdapter
 
-from romshelf.accounts.dependencies import Principal, require
+from romshelf.accounts.dependencies import DeferredAuth, Principal, require, require_deferred
 from romshelf.accounts.scopes import Scope
 from romshelf.core.context import AppContext, app_ctx
 from romshelf.core.errors import BadRequest, Forbidden, NotFound, UnprocessableEntity
@@ -159,20 +159,43 @@ async def add_save(
     overwrite: Annotated[bool | None, Query()] = None,
     autocleanup: Annotated[bool | None, Query()] = None,
     autocleanup_limit: Annotated[int | None, Query()] = None,
-    principal: Principal = require(Scope.ASSETS_WRITE),
+    auth: DeferredAuth = require_deferred(Scope.ASSETS_WRITE),
 ) -> SaveSchema:
     """Upload a save (multipart ``saveFile``, optional ``screenshotFile``). ``session_id`` is
     accepted and ignored (no sync sessions yet)."""
-    forms.check_request_size(ctx, request)
-    _device_scope(principal, device_id, Scope.DEVICES_WRITE)
+
+    def checks() -> Principal:
+        """What comes before the body, in this order: credentials, size, device scope."""
+        principal = auth.check()
+        forms.check_request_size(ctx, request)
+        _device_scope(principal, device_id, Scope.DEVICES_WRITE)
+        return principal
+
     small = forms.is_small(request)
-    if not small:  # unknown device or ROM: 404 before staging a large body
-        await run_in_threadpool(_precheck, ctx, principal.user_id, rom_id, device_id, visible=False)
-    form = await forms.read_asset_form(ctx, request, SAVE_FILES, defer=small)
+    checked: Principal | None = None
+    if not small:
+        # Unknown device or ROM: 404 before staging a large body (one thread hop for both).
+        def prechecks() -> Principal:
+            principal = checks()
+            _precheck(ctx, principal.user_id, rom_id, device_id, visible=False)
+            return principal
+
+        checked = await run_in_threadpool(prechecks)
+    try:
+        # A small body is only held in memory here (staged in store(), after the checks): the
+        # credential check runs in store()'s thread hop rather than a hop of its own.
+        form = await forms.read_asset_form(ctx, request, SAVE_FILES, defer=small)
+    except Exception:
+        if small:  # a bad body answers only once the caller is known to be allowed to send one
+            await run_in_threadpool(checks)
+        raise
 
     def store() -> Response:
         nonlocal rom_id, emulator, slot, device_id, overwrite, autocleanup, autocleanup_limit
+        principal = checked
         try:
+            if principal is None:
+                principal = checks()
             f = form.fields
             rom_id = rom_id if rom_id is not None else _int_field(f.get("rom_id"), "rom_id")
             if rom_id is None:
@@ -208,7 +231,8 @@ async def add_save(
                 with_schema=True,
             )
         except (BadRequest, UnprocessableEntity):
-            if small:  # an unknown device or ROM answers 404 before anything else, as for large bodies
+            if small and principal is not None:  # an unknown device or ROM answers 404 before
+                # anything else, as for large bodies
                 _precheck(ctx, principal.user_id, rom_id, device_id, visible=False)
             raise
         finally:
