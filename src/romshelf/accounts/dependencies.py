@@ -128,28 +128,30 @@ def authenticate_bearer(ctx: AppContext, token: str) -> Principal | None:
 
     Also used by the pkmnapi ``/v1`` surface, so one account works on both APIs.
     """
-    with ctx.db.read() as session:
-        if token.startswith(CLIENT_TOKEN_PREFIX):
-            # One prebuilt Core query for token + owner (this runs on every API request).
-            row = session.execute(_CLIENT_TOKEN_OWNER, {"hashed": sha256_hex(token)}).first()
-            if row is None or not row.enabled:
-                return None
-            if row.expires_at is not None and to_utc(row.expires_at) <= utcnow():
-                return None
-            principal = Principal(
-                user_id=row.user_id,
-                username=row.username,
-                role=row.role,
-                scopes=frozenset(parse_scopes(row.scopes)) & scopes_for_role(row.role),
-                method="client_token",
-                client_token_id=row.id,
-                device_id=row.device_id,
-            )
-            last_used = row.last_used_at
-        else:
-            claims = signer_of(ctx).decode(token, expected_type="access")
-            if claims is None:
-                return None
+    if token.startswith(CLIENT_TOKEN_PREFIX):
+        # One prebuilt Core query for token + owner (this runs on every API request), on a plain
+        # connection: no ORM session is needed for it.
+        with ctx.db.engine.connect() as conn:
+            row = conn.execute(_CLIENT_TOKEN_OWNER, {"hashed": sha256_hex(token)}).first()
+        if row is None or not row.enabled:
+            return None
+        if row.expires_at is not None and to_utc(row.expires_at) <= utcnow():
+            return None
+        principal = Principal(
+            user_id=row.user_id,
+            username=row.username,
+            role=row.role,
+            scopes=frozenset(parse_scopes(row.scopes)) & scopes_for_role(row.role),
+            method="client_token",
+            client_token_id=row.id,
+            device_id=row.device_id,
+        )
+        last_used = row.last_used_at
+    else:
+        claims = signer_of(ctx).decode(token, expected_type="access")
+        if claims is None:
+            return None
+        with ctx.db.read() as session:
             try:
                 user = session.get(User, int(claims["sub"]))
             except (TypeError, ValueError):
